@@ -1,0 +1,105 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
+)
+
+// Sentinel errors, compared with errors.Is.
+var (
+	// ErrNotFound: the record does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a unique key is taken or a version is stale.
+	ErrConflict = errors.New("conflict")
+	// ErrUnavailable: the database cannot be reached right now.
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// User is a person who can log in. PasswordHash is a PHC-format argon2id
+// string and never leaves mcpd.
+type User struct {
+	ID           string
+	Email        string
+	Name         string
+	PasswordHash string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Session is a login session. Only the SHA-256 of its token is stored.
+type Session struct {
+	TokenHash string
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	// RevokedAt is zero while the session is live.
+	RevokedAt time.Time
+	// User is filled by GetSession.
+	User User
+}
+
+// AuditFilter selects audit events; zero fields do not filter.
+type AuditFilter struct {
+	Principal string
+	Action    string
+	Status    int
+	Since     time.Time
+	Until     time.Time
+	// BeforeID continues a listing: only events with a smaller id.
+	BeforeID int64
+	// Limit caps the page; 0 means 100.
+	Limit int
+}
+
+// Store is everything mcpd keeps. All methods are safe for concurrent use.
+type Store interface {
+	// Ping checks that the database answers a query.
+	Ping(ctx context.Context) error
+	// Close releases the connections.
+	Close() error
+	// Dialect names the engine: "sqlite" or "postgres".
+	Dialect() string
+
+	// CreateFirstUser inserts u only when there is no user at all, under
+	// the store's lock, and reports whether it did. Replicas starting
+	// together bootstrap exactly one admin.
+	CreateFirstUser(ctx context.Context, u User) (bool, error)
+	// CreateUser inserts u; a taken email is ErrConflict.
+	CreateUser(ctx context.Context, u User) error
+	// UserByEmail finds a user by exact email.
+	UserByEmail(ctx context.Context, email string) (User, error)
+
+	// CreateSession stores a new login session.
+	CreateSession(ctx context.Context, s Session) error
+	// GetSession returns the session with its user, revoked or not.
+	GetSession(ctx context.Context, tokenHash string) (Session, error)
+	// RevokeSession marks a session revoked; revoking twice is not an error.
+	RevokeSession(ctx context.Context, tokenHash string, at time.Time) error
+	// DeleteSessionsBefore removes sessions that expired before t.
+	DeleteSessionsBefore(ctx context.Context, t time.Time) (int64, error)
+
+	// InsertAuditEvents appends events in one transaction; ids are assigned
+	// by the store.
+	InsertAuditEvents(ctx context.Context, events []v1.AuditEvent) error
+	// ListAuditEvents returns matching events, newest first.
+	ListAuditEvents(ctx context.Context, f AuditFilter) ([]v1.AuditEvent, error)
+	// CountAuditEvents counts matching events (ignoring BeforeID and Limit).
+	CountAuditEvents(ctx context.Context, f AuditFilter) (int64, error)
+}
+
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
