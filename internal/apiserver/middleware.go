@@ -1,0 +1,382 @@
+package apiserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mcpctl/mcpctl/internal/auth"
+	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
+)
+
+// reqState is one request's facts, shared by the middleware layers: the
+// outermost layer creates it and each layer fills in what it learns, so the
+// layers that run after the response (log, metrics, audit) see everything.
+type reqState struct {
+	requestID string
+	start     time.Time
+	clientIP  string
+	// action and route name the matched route; empty when none matched.
+	action, route string
+	// principal is set once a bearer (or a login) identified the caller;
+	// authErr says why not when a bearer was presented or required.
+	principal  *auth.Principal
+	subject    string // audit principal: the principal's subject or a login's email
+	authErr    error
+	identified bool
+}
+
+type stateKey struct{}
+
+func state(r *http.Request) *reqState {
+	if st, ok := r.Context().Value(stateKey{}).(*reqState); ok {
+		return st
+	}
+	return &reqState{}
+}
+
+// recorder captures the status and size of a response.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (rec *recorder) WriteHeader(code int) {
+	if rec.status == 0 {
+		rec.status = code
+	}
+	rec.ResponseWriter.WriteHeader(code)
+}
+
+func (rec *recorder) Write(b []byte) (int, error) {
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	n, err := rec.ResponseWriter.Write(b)
+	rec.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach Flush and deadlines.
+func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
+
+// Flush keeps streaming responses working through the recorder.
+func (rec *recorder) Flush() {
+	if f, ok := rec.ResponseWriter.(http.Flusher); ok {
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		f.Flush()
+	}
+}
+
+// exempt paths are probes and scrapes: no rate limit, no login, no audit.
+func exempt(path string) bool {
+	switch path {
+	case "/healthz", "/readyz", "/health", "/metrics":
+		return true
+	}
+	return false
+}
+
+// withState is the outermost layer: it assigns the request id (keeping a
+// well-formed one the client sent), finds the client IP and starts the
+// clock.
+func (s *Server) withState(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := &reqState{start: s.now(), requestID: r.Header.Get("X-Request-Id"), clientIP: s.clientIP(r)}
+		if !validRequestID(st.requestID) {
+			st.requestID = newRequestID()
+		}
+		// Resolve the route up front so that requests refused before the
+		// handler (401, 429, 413) are still logged and audited by route.
+		if _, pattern := s.mux.Handler(r); s.actions[pattern] != "" {
+			st.route, st.action = pattern, s.actions[pattern]
+		}
+		w.Header().Set("X-Request-Id", st.requestID)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+	})
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (s *Server) clientIP(r *http.Request) string {
+	if s.cfg.TrustProxy {
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+			first, _, _ := strings.Cut(xff, ",")
+			if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
+				return ip.String()
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// recoverPanics turns a handler panic into a 500 with the stack in the log,
+// never in the body.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("handler panic", "request_id", state(r).requestID, "panic", v, "stack", string(debug.Stack()))
+			if rec, ok := w.(*recorder); !ok || rec.status == 0 {
+				s.writeError(w, r, errors.New("panic"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// observe records each finished request: the access log line, the
+// metrics, and the audit event. The audit event is queued, never waited on.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &recorder{ResponseWriter: w}
+		s.metrics.InFlight.Inc()
+		defer s.metrics.InFlight.Dec()
+		next.ServeHTTP(rec, r)
+		st := state(r)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		elapsed := s.now().Sub(st.start)
+		route := st.route
+		if route == "" {
+			route = "unmatched"
+		}
+		s.metrics.Requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Inc()
+		s.metrics.Duration.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
+		if s.log.Enabled(r.Context(), slog.LevelInfo) {
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
+				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
+				slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000), slog.Int64("bytes", rec.bytes),
+				slog.String("request_id", st.requestID), slog.String("principal", st.subject), slog.String("client_ip", st.clientIP))
+		}
+		if exempt(r.URL.Path) {
+			return
+		}
+		action := st.action
+		if action == "" {
+			action = "unmatched"
+		}
+		path := r.URL.Path
+		if len(path) > 512 {
+			path = path[:512]
+		}
+		s.audit.Record(v1.AuditEvent{
+			Time: st.start.UTC(), Principal: st.subject, Action: action, Method: r.Method, Path: path,
+			Status: rec.status, DurationMS: float64(elapsed.Microseconds()) / 1000, ClientIP: st.clientIP, RequestID: st.requestID,
+		})
+	})
+}
+
+// securityHeaders set what a JSON API needs to be inert in a browser:
+// no scripts, no framing, no sniffing, no referrer; HSTS in production,
+// where mcpd is expected behind TLS.
+func (s *Server) securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		h.Set("Cache-Control", "no-store")
+		if s.cfg.Production {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+var (
+	corsMethods = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+	corsHeaders = "Authorization, Content-Type, X-Request-Id, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID"
+	corsExpose  = "X-Request-Id, Mcp-Session-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"
+)
+
+// cors allows the configured browser origins. Bearer tokens, not cookies,
+// carry identity, so credentials are never allowed. A preflight from an
+// origin not on the list is refused with a message naming the setting.
+func (s *Server) cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Add("Vary", "Origin")
+		allowed := s.originAllowed(origin)
+		preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
+		if allowed {
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+			w.Header().Set("Access-Control-Expose-Headers", corsExpose)
+		}
+		if !preflight {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if !allowed {
+			s.writeError(w, r, newError(http.StatusForbidden, v1.CodeForbidden,
+				"origin "+strconvQuote(origin)+" is not allowed; add it to MCPD_CORS_ORIGINS"))
+			return
+		}
+		h := w.Header()
+		h.Set("Access-Control-Allow-Methods", corsMethods)
+		h.Set("Access-Control-Allow-Headers", corsHeaders)
+		h.Set("Access-Control-Max-Age", "600")
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func (s *Server) originAllowed(origin string) bool {
+	for _, o := range s.cfg.CORSOrigins {
+		if o == "*" || o == origin {
+			return true
+		}
+	}
+	return false
+}
+
+// limitBody refuses bodies over the limit: at once when Content-Length
+// says so, and while reading otherwise.
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > s.cfg.BodyLimit {
+			s.writeError(w, r, &http.MaxBytesError{Limit: s.cfg.BodyLimit})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.BodyLimit)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// identify resolves the bearer once per request; later layers read the
+// result from the request state.
+func (s *Server) identify(r *http.Request) *reqState {
+	st := state(r)
+	if st.identified {
+		return st
+	}
+	st.identified = true
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		st.authErr = auth.ErrTokenRequired
+		return st
+	}
+	tok, ok := auth.BearerToken(h)
+	if !ok {
+		st.authErr = newError(http.StatusUnauthorized, v1.CodeTokenInvalid,
+			"the Authorization header must be \"Bearer <token>\"; log in with `mcpctl login` to get a token")
+		return st
+	}
+	p, err := s.auth.Authenticate(r.Context(), tok)
+	if err != nil {
+		st.authErr = err
+		return st
+	}
+	st.principal, st.subject = p, p.Subject()
+	return st
+}
+
+// rateLimit allows MCPD_RATE_LIMIT requests per window to each principal,
+// or to each client IP when no valid bearer is presented.
+func (s *Server) rateLimit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.limiter == nil || exempt(r.URL.Path) || r.Method == http.MethodOptions {
+			next.ServeHTTP(w, r)
+			return
+		}
+		key := "ip:" + state(r).clientIP
+		if st := s.identify(r); st.principal != nil {
+			key = "user:" + st.principal.UserID
+		}
+		v := s.limiter.allow(key)
+		setRateHeaders(w, v)
+		if !v.allowed {
+			s.tooMany(w, r, v, "MCPD_RATE_LIMIT")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func setRateHeaders(w http.ResponseWriter, v verdict) {
+	h := w.Header()
+	h.Set("RateLimit-Limit", strconv.Itoa(v.limit))
+	h.Set("RateLimit-Remaining", strconv.Itoa(v.remaining))
+	h.Set("RateLimit-Reset", strconv.Itoa(ceilSeconds(v.reset)))
+}
+
+func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, v verdict, setting string) {
+	secs := ceilSeconds(v.reset)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	s.writeError(w, r, newError(http.StatusTooManyRequests, v1.CodeRateLimited,
+		"too many requests: the limit is "+strconv.Itoa(v.limit)+" per window ("+setting+"); retry after "+strconv.Itoa(secs)+"s"))
+}
+
+func ceilSeconds(d time.Duration) int {
+	return int(math.Max(1, math.Ceil(d.Seconds())))
+}
+
+// requireAuth refuses /api/v1 requests without a valid bearer, except the
+// routes that are public by nature (login).
+func (s *Server) requireAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/api/") || s.public[r.URL.Path] {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if st := s.identify(r); st.principal == nil {
+			s.writeError(w, r, st.authErr)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func strconvQuote(s string) string {
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return strconv.Quote(s)
+}

@@ -1,0 +1,139 @@
+// Package apiserver is mcpd's HTTP API: the middleware stack of DESIGN.md
+// §6, the /api/v1 handlers (one file per resource), the probes and
+// /metrics. Errors become HTTP answers in one place, errors.go.
+package apiserver
+
+import (
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mcpctl/mcpctl/internal/auth"
+	"github.com/mcpctl/mcpctl/internal/config"
+	"github.com/mcpctl/mcpctl/internal/store"
+	"github.com/mcpctl/mcpctl/internal/telemetry"
+	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
+)
+
+// Config is the part of mcpd's configuration the API needs.
+type Config struct {
+	Production     bool
+	CORSOrigins    []string
+	RateLimit      config.Rate
+	LoginRateLimit config.Rate
+	BodyLimit      int64
+	TrustProxy     bool
+}
+
+// AuditRecorder queues audit events without blocking.
+type AuditRecorder interface {
+	Record(e v1.AuditEvent) bool
+}
+
+// Deps are the collaborators of the API.
+type Deps struct {
+	Store   store.Store
+	Auth    *auth.Authenticator
+	Audit   AuditRecorder
+	Metrics *telemetry.Metrics
+	Log     *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server serves the API; it is an http.Handler.
+type Server struct {
+	cfg     Config
+	store   store.Store
+	auth    *auth.Authenticator
+	audit   AuditRecorder
+	metrics *telemetry.Metrics
+	log     *slog.Logger
+	now     func() time.Time
+
+	limiter, loginIP, loginEmail *limiter
+	// public are the /api paths that need no bearer.
+	public map[string]bool
+	// actions maps a mux pattern to its route's action name.
+	actions map[string]string
+	mux     *http.ServeMux
+	handler http.Handler
+}
+
+// route is one API endpoint. action names it in audit events and is what
+// RBAC will name it by.
+type route struct {
+	method, path, action string
+	public               bool
+	handle               http.HandlerFunc
+}
+
+// New builds the handler with its middleware stack.
+func New(cfg Config, d Deps) *Server {
+	s := &Server{cfg: cfg, store: d.Store, auth: d.Auth, audit: d.Audit, metrics: d.Metrics, log: d.Log, now: d.Now,
+		public: map[string]bool{}, actions: map[string]string{}, mux: http.NewServeMux()}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if !cfg.RateLimit.Disabled() {
+		s.limiter = newLimiter(cfg.RateLimit.Limit, cfg.RateLimit.Window, s.now)
+	}
+	if !cfg.LoginRateLimit.Disabled() {
+		s.loginIP = newLimiter(cfg.LoginRateLimit.Limit, cfg.LoginRateLimit.Window, s.now)
+		s.loginEmail = newLimiter(cfg.LoginRateLimit.Limit, cfg.LoginRateLimit.Window, s.now)
+	}
+	routes := []route{
+		{"POST", "/api/v1/auth/login", "auth.login", true, s.login},
+		{"POST", "/api/v1/auth/logout", "auth.logout", false, s.logout},
+		{"GET", "/api/v1/auth/me", "auth.me", false, s.me},
+		{"GET", "/api/v1/audit", "audit.list", false, s.listAudit},
+		{"GET", "/healthz", "health.live", true, s.healthz},
+		{"GET", "/readyz", "health.ready", true, s.readyz},
+		{"GET", "/health", "health", true, s.health},
+		{"GET", "/metrics", "metrics", true, s.metrics.Handler().ServeHTTP},
+	}
+	mux := s.mux
+	methods := map[string][]string{}
+	for _, rt := range routes {
+		pattern := rt.method + " " + rt.path
+		mux.Handle(pattern, rt.handle)
+		s.actions[pattern] = rt.action
+		methods[rt.path] = append(methods[rt.path], rt.method)
+		if rt.public && strings.HasPrefix(rt.path, "/api/") {
+			s.public[rt.path] = true
+		}
+	}
+	for path, ms := range methods {
+		mux.Handle(path, s.methodNotAllowed(ms))
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, newError(http.StatusNotFound, v1.CodeNotFound, "no such endpoint: "+strconvQuote(r.URL.Path)))
+	})
+	// Outermost first, in the order of DESIGN.md §6. observe records the
+	// access log, metrics and the audit event after the inner layers finish.
+	var h http.Handler = mux
+	h = s.requireAuth(h)
+	h = s.rateLimit(h)
+	h = s.limitBody(h)
+	h = s.cors(h)
+	h = s.securityHeaders(h)
+	h = s.observe(h)
+	h = s.recoverPanics(h)
+	h = s.withState(h)
+	s.handler = h
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func (s *Server) methodNotAllowed(methods []string) http.Handler {
+	sort.Strings(methods)
+	allow := strings.Join(methods, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		s.writeError(w, r, newError(http.StatusMethodNotAllowed, v1.CodeMethodNotAllowed,
+			"method "+r.Method+" is not allowed here; use "+allow))
+	})
+}

@@ -1,0 +1,215 @@
+// Package server wires mcpd together and runs it: configuration, store,
+// bootstrap, the API, and a graceful shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/mcpctl/mcpctl/internal/apiserver"
+	"github.com/mcpctl/mcpctl/internal/audit"
+	"github.com/mcpctl/mcpctl/internal/auth"
+	"github.com/mcpctl/mcpctl/internal/config"
+	"github.com/mcpctl/mcpctl/internal/store"
+	"github.com/mcpctl/mcpctl/internal/telemetry"
+	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
+)
+
+const usage = `mcpd is the mcpctl daemon: REST API, store, auth and audit.
+
+Usage:
+  mcpd [serve]    run the daemon (configured by MCPD_* environment variables)
+  mcpd version    print the version
+  mcpd help       print this help
+
+Configuration is documented in the README ("Configuration").
+`
+
+// Main runs the mcpd command line and returns the process exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	switch cmd {
+	case "serve":
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "mcpd: serve takes no arguments (got %q); configure it with MCPD_* variables\n", args[1:])
+			return 2
+		}
+		return serve(stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "mcpd", v1.Version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "mcpd: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}
+
+func serve(stderr io.Writer) int {
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "mcpd: configuration error:\n%v\n", err)
+		return 1
+	}
+	log := NewLogger(cfg, stderr)
+
+	// The first SIGTERM or SIGINT starts a graceful shutdown; a second one
+	// exits at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		sig := <-sigs
+		log.Info("signal received; shutting down gracefully (send it again to exit at once)", "signal", sig.String(),
+			"timeout", cfg.ShutdownTimeout)
+		cancel()
+		sig = <-sigs
+		log.Warn("second signal; exiting now", "signal", sig.String())
+		os.Exit(1)
+	}()
+
+	if err := Run(ctx, cfg, Deps{Log: log}); err != nil {
+		log.Error("mcpd stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// NewLogger builds the slog logger the configuration asks for.
+func NewLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Deps are what Run takes from its caller.
+type Deps struct {
+	Log *slog.Logger
+	// Ready, when set, receives the bound address once mcpd accepts
+	// connections (tests listen on port 0).
+	Ready func(addr string)
+}
+
+// Run serves until ctx ends, then shuts down gracefully: stop accepting,
+// drain in-flight requests within cfg.ShutdownTimeout, flush the audit
+// queue, close the store.
+func Run(ctx context.Context, cfg *config.Config, d Deps) error {
+	log := d.Log
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory %s (MCPD_DATA_DIR): %w", cfg.DataDir, err)
+	}
+	st, err := store.Open(ctx, store.Options{PostgresURL: cfg.DatabaseURL, SQLitePath: filepath.Join(cfg.DataDir, "mcpd.db")})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	where := filepath.Join(cfg.DataDir, "mcpd.db")
+	if cfg.DatabaseURL != "" {
+		where = store.RedactURL(cfg.DatabaseURL)
+	}
+	log.Info("store ready", "engine", st.Dialect(), "at", where)
+
+	adminEmail, adminFile, err := bootstrapAdmin(ctx, cfg, st, log)
+	if err != nil {
+		return err
+	}
+
+	var writer *audit.Writer
+	metrics := telemetry.New(func() float64 { return float64(writer.Depth()) })
+	writer = audit.NewWriter(audit.Config{QueueSize: cfg.AuditQueueSize}, st, log,
+		audit.Counters{Written: metrics.AuditWritten, Dropped: metrics.AuditDropped, WriteErrors: metrics.AuditWriteErrors})
+	authn := auth.New(auth.Config{SessionTTL: cfg.SessionTTL, CacheTTL: cfg.AuthCacheTTL}, st)
+	api := apiserver.New(apiserver.Config{
+		Production: cfg.Environment == config.Production, CORSOrigins: cfg.CORSOrigins,
+		RateLimit: cfg.RateLimit, LoginRateLimit: cfg.LoginRateLimit, BodyLimit: cfg.BodyLimit, TrustProxy: cfg.TrustProxy,
+	}, apiserver.Deps{Store: st, Auth: authn, Audit: writer, Metrics: metrics, Log: log})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		writer.Close(context.Background())
+		return fmt.Errorf("listen on %s: %w; set MCPD_LISTEN to a free address", cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	url := "http://" + ln.Addr().String()
+	log.Info("mcpd listening", "url", url, "version", v1.Version)
+	hint := fmt.Sprintf("log in with: mcpctl login --mcpd-url %s --email %s", url, adminEmail)
+	if adminFile != "" {
+		hint += " (the password is in " + adminFile + ")"
+	}
+	log.Info(hint)
+	if d.Ready != nil {
+		d.Ready(ln.Addr().String())
+	}
+
+	janitorCtx, stopJanitor := context.WithCancel(context.Background())
+	defer stopJanitor()
+	go sessionJanitor(janitorCtx, st, log)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		writer.Close(context.Background())
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	log.Info("draining in-flight requests", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown timeout reached; closing the remaining connections", "err", err)
+		srv.Close()
+	}
+	<-serveErr
+	fctx, fcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer fcancel()
+	if err := writer.Close(fctx); err != nil {
+		log.Warn("audit queue not fully flushed", "err", err)
+	}
+	log.Info("mcpd stopped cleanly")
+	return nil
+}
+
+// sessionJanitor deletes sessions that expired more than a day ago, hourly.
+func sessionJanitor(ctx context.Context, st store.Store, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := st.DeleteSessionsBefore(ctx, time.Now().Add(-24*time.Hour))
+			if err != nil && !errors.Is(err, context.Canceled) {
+				log.Warn("delete expired sessions", "err", err)
+			} else if n > 0 {
+				log.Debug("deleted expired sessions", "count", n)
+			}
+		}
+	}
+}
