@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mcpctl/mcpctl/pkg/client"
 	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
+	"github.com/mcpctl/mcpctl/pkg/client"
 	"github.com/spf13/cobra"
 )
 

@@ -108,4 +108,3 @@ func (d *DB) CountAuditEvents(ctx context.Context, f AuditFilter) (int64, error)
 	err := d.db.QueryRowContext(ctx, d.q("SELECT COUNT(*) FROM audit_events"+where), args...).Scan(&n)
 	return n, d.wrap(err)
 }
-
