@@ -41,21 +41,22 @@ var errBadHash = errors.New("malformed argon2id hash")
 // HashPassword. The comparison is constant-time.
 func VerifyPassword(hash, password string) (bool, error) {
 	parts := strings.Split(hash, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false, errBadHash
-	}
-	var version int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != fmt.Sprintf("v=%d", argon2.Version) {
 		return false, errBadHash
 	}
 	var mem, iters uint32
 	var threads uint8
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &mem, &iters, &threads); err != nil || threads == 0 || iters == 0 {
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &mem, &iters, &threads); err != nil ||
+		parts[3] != fmt.Sprintf("m=%d,t=%d,p=%d", mem, iters, threads) {
+		return false, errBadHash
+	}
+	// Bounds keep a corrupted or hostile hash from exhausting memory or CPU.
+	if threads == 0 || threads > 64 || iters == 0 || iters > 64 || mem < 8*uint32(threads) || mem > 1<<20 {
 		return false, errBadHash
 	}
 	b64 := base64.RawStdEncoding
 	salt, err := b64.DecodeString(parts[4])
-	if err != nil {
+	if err != nil || len(salt) < 8 {
 		return false, errBadHash
 	}
 	want, err := b64.DecodeString(parts[5])

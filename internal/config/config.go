@@ -154,7 +154,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		p.fail("MCPD_BOOTSTRAP_ADMIN_EMAIL", c.BootstrapAdminEmail, "must be an email address such as admin@example.com")
 	}
 	c.BootstrapAdminPassword = getenv("MCPD_BOOTSTRAP_ADMIN_PASSWORD")
-	if c.BootstrapAdminPassword != "" && len(c.BootstrapAdminPassword) < 12 {
+	if c.BootstrapAdminPassword != "" && len([]rune(c.BootstrapAdminPassword)) < 12 {
 		p.failSecret("MCPD_BOOTSTRAP_ADMIN_PASSWORD", "must be at least 12 characters, or unset to have mcpd generate one")
 	}
 	c.TrustProxy = p.boolean("MCPD_TRUST_PROXY", false)
@@ -182,6 +182,9 @@ type parser struct {
 	errs   []error
 }
 
+// get reads a variable with surrounding whitespace removed.
+func (p *parser) get(name string) string { return strings.TrimSpace(p.getenv(name)) }
+
 func (p *parser) fail(name, value, allowed string) {
 	p.errs = append(p.errs, fmt.Errorf("%s=%q is invalid: %s", name, value, allowed))
 }
@@ -193,7 +196,7 @@ func (p *parser) failSecret(name, allowed string) {
 }
 
 func (p *parser) str(name, def string) string {
-	if v := strings.TrimSpace(p.getenv(name)); v != "" {
+	if v := p.get(name); v != "" {
 		return v
 	}
 	return def
@@ -211,7 +214,7 @@ func (p *parser) oneOf(name, def string, allowed ...string) string {
 }
 
 func (p *parser) boolean(name string, def bool) bool {
-	v := p.getenv(name)
+	v := p.get(name)
 	if v == "" {
 		return def
 	}
@@ -223,7 +226,7 @@ func (p *parser) boolean(name string, def bool) bool {
 }
 
 func (p *parser) integer(name string, def, lo, hi int) int {
-	v := p.getenv(name)
+	v := p.get(name)
 	if v == "" {
 		return def
 	}
@@ -236,7 +239,7 @@ func (p *parser) integer(name string, def, lo, hi int) int {
 }
 
 func (p *parser) duration(name string, def, lo, hi time.Duration) time.Duration {
-	v := p.getenv(name)
+	v := p.get(name)
 	if v == "" {
 		return def
 	}
@@ -249,7 +252,7 @@ func (p *parser) duration(name string, def, lo, hi time.Duration) time.Duration 
 }
 
 func (p *parser) size(name string, def, lo, hi int64) int64 {
-	v := p.getenv(name)
+	v := p.get(name)
 	if v == "" {
 		return def
 	}
@@ -281,7 +284,7 @@ func ParseSize(v string) (int64, bool) {
 }
 
 func (p *parser) rate(name string, def Rate) Rate {
-	v := p.getenv(name)
+	v := p.get(name)
 	if v == "" {
 		return def
 	}
@@ -299,7 +302,7 @@ func (p *parser) rate(name string, def Rate) Rate {
 }
 
 func (p *parser) origins(name, env string) []string {
-	v := p.getenv(name)
+	v := p.get(name)
 	if v == "" {
 		return nil
 	}

@@ -155,6 +155,10 @@ func (d *DB) wrap(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
+	if strings.Contains(err.Error(), "sql: database is closed") {
+		// database/sql does not export this error; the store is gone.
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
