@@ -4,9 +4,11 @@
 # cluster already running in $PGDIR is reused.
 #   PGDIR   cluster directory (default /tmp/mcpctl-pg)
 #   PGPORT  port on 127.0.0.1 (default 54329)
+#   PGFSYNC on|off (default off: test data is thrown away; benchmarks use on)
 set -euo pipefail
 PGDIR=${PGDIR:-/tmp/mcpctl-pg}
 PGPORT=${PGPORT:-54329}
+PGFSYNC=${PGFSYNC:-off}
 
 bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
 if [ -z "$bindir" ] || [ ! -x "$bindir/postgres" ]; then
@@ -33,6 +35,6 @@ if ! "$bindir/pg_isready" -q -h 127.0.0.1 -p "$PGPORT" 2>/dev/null; then
   mkdir -p "$PGDIR/run"
   [ "$(id -u)" = 0 ] && chown postgres "$PGDIR/run"
   run "$bindir/pg_ctl" -D "$PGDIR" -l "$PGDIR/log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $PGPORT -c unix_socket_directories=$PGDIR/run -c max_connections=300 -c fsync=off" start >/dev/null
+    -o "-c listen_addresses=127.0.0.1 -p $PGPORT -c unix_socket_directories=$PGDIR/run -c max_connections=300 -c fsync=$PGFSYNC" start >/dev/null
 fi
 echo "postgres://postgres@127.0.0.1:$PGPORT/postgres?sslmode=disable"

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
@@ -49,6 +50,11 @@ type Writer struct {
 	done  chan struct{}
 	stop  chan struct{}
 	once  sync.Once
+
+	// dropped counts events lost since the last warning; lastWarn is the
+	// UnixNano of that warning, so a flood logs one line per 10 s.
+	dropped  atomic.Int64
+	lastWarn atomic.Int64
 }
 
 // NewWriter starts the background writer; call Close to flush and stop it.
@@ -82,6 +88,12 @@ func (w *Writer) Record(e v1.AuditEvent) bool {
 		return true
 	default:
 		add(w.counters.Dropped, 1)
+		w.dropped.Add(1)
+		now, last := time.Now().UnixNano(), w.lastWarn.Load()
+		if now-last > int64(10*time.Second) && w.lastWarn.CompareAndSwap(last, now) {
+			w.log.Warn("audit queue full: events dropped; raise MCPD_AUDIT_QUEUE_SIZE or check the store",
+				"dropped", w.dropped.Swap(0), "queue_size", w.cfg.QueueSize)
+		}
 		return false
 	}
 }

@@ -17,7 +17,7 @@ func (d *DB) InsertAuditEvents(ctx context.Context, events []v1.AuditEvent) erro
 	if len(events) == 0 {
 		return nil
 	}
-	tx, err := d.db.BeginTx(ctx, nil)
+	tx, err := d.auditDB.BeginTx(ctx, nil)
 	if err != nil {
 		return d.wrap(err)
 	}

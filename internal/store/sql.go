@@ -38,7 +38,11 @@ type Options struct {
 
 // DB is the database/sql implementation of Store.
 type DB struct {
-	db      *sql.DB
+	db *sql.DB
+	// auditDB is a small pool of its own for audit batches, so that a busy
+	// request path can never starve the audit writer of connections (and
+	// its queue of room).
+	auditDB *sql.DB
 	dialect string
 }
 
@@ -55,13 +59,14 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		o.ConnectTimeout = 10 * time.Second
 	}
 	d := &DB{}
-	var err error
+	driver, dsn := "pgx", o.PostgresURL
 	if o.PostgresURL != "" {
 		d.dialect = "postgres"
-		d.db, err = sql.Open("pgx", o.PostgresURL)
+		db, err := sql.Open(driver, dsn)
 		if err != nil {
 			return nil, fmt.Errorf("open PostgreSQL %s: %w", RedactURL(o.PostgresURL), err)
 		}
+		d.db = db
 		d.db.SetMaxOpenConns(20)
 		d.db.SetMaxIdleConns(10)
 		d.db.SetConnMaxIdleTime(5 * time.Minute)
@@ -74,12 +79,14 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		// second writer (another process) wait instead of failing;
 		// _txlock=immediate takes the write lock at BEGIN, so a read-then-
 		// write transaction cannot deadlock on lock upgrade.
-		dsn := "file:" + o.SQLitePath + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+		driver = "sqlite"
+		dsn = "file:" + o.SQLitePath + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
 			"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-		d.db, err = sql.Open("sqlite", dsn)
+		db, err := sql.Open(driver, dsn)
 		if err != nil {
 			return nil, fmt.Errorf("open SQLite %s: %w", o.SQLitePath, err)
 		}
+		d.db = db
 		d.db.SetMaxOpenConns(8)
 		d.db.SetMaxIdleConns(8)
 	}
@@ -93,6 +100,14 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		d.db.Close()
 		return nil, err
 	}
+	auditDB, err := sql.Open(driver, dsn)
+	if err != nil {
+		d.db.Close()
+		return nil, err
+	}
+	auditDB.SetMaxOpenConns(2)
+	auditDB.SetMaxIdleConns(2)
+	d.auditDB = auditDB
 	return d, nil
 }
 
@@ -116,7 +131,7 @@ func RedactURL(raw string) string {
 func (d *DB) Dialect() string { return d.dialect }
 
 // Close releases the connections.
-func (d *DB) Close() error { return d.db.Close() }
+func (d *DB) Close() error { return errors.Join(d.auditDB.Close(), d.db.Close()) }
 
 // Ping checks that the database answers a query.
 func (d *DB) Ping(ctx context.Context) error {

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Load run behind docs/benchmarks.md: audited, authenticated GET throughput
+# of the real mcpd binary with hey, on SQLite and on PostgreSQL (a cluster
+# with fsync on), plus the unauthenticated /healthz baseline in the same run.
+#   N=200000 C=32 make bench
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-200000}
+C=${C:-32}
+if ! command -v hey >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq hey
+fi
+pg=$(PGDIR=/tmp/mcpctl-pg-bench PGPORT=54330 PGFSYNC=on ./.ci/postgres.sh)
+echo "| engine | endpoint | requests | connections | req/s | p50 ms | p99 ms | audit rows |"
+echo "|---|---|---|---|---|---|---|---|"
+go run ./test/loadrun -engine sqlite -n "$N" -c "$C" -bin bin
+go run ./test/loadrun -engine postgres -pg-url "$pg" -n "$N" -c "$C" -bin bin
