@@ -11,18 +11,18 @@ import (
 // limited per client IP and per email, counted whether they succeed or not.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	st := state(r)
-	if v := s.loginIP.allow(st.clientIP); !v.allowed {
-		s.tooMany(w, r, v, "MCPD_LOGIN_RATE_LIMIT")
-		return
-	}
 	var req v1.LoginRequest
 	if err := decodeJSON(r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	// The attempted identity goes into the audit event, so failed
-	// attempts against an account can be found by its principal.
+	// The attempted identity goes into the audit event, so attempts
+	// against an account, refused or not, can be found by its principal.
 	st.subject = "User:" + req.Email
+	if v := s.loginIP.allow(st.clientIP); !v.allowed {
+		s.tooMany(w, r, v, "MCPD_LOGIN_RATE_LIMIT")
+		return
+	}
 	if v := s.loginEmail.allow(strings.ToLower(req.Email)); !v.allowed {
 		s.tooMany(w, r, v, "MCPD_LOGIN_RATE_LIMIT")
 		return

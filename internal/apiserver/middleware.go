@@ -33,6 +33,8 @@ type reqState struct {
 	subject    string // audit principal: the principal's subject or a login's email
 	authErr    error
 	identified bool
+	// rec sees the status and size of the answer, for every layer.
+	rec *recorder
 }
 
 type stateKey struct{}
@@ -94,7 +96,8 @@ func exempt(path string) bool {
 // clock.
 func (s *Server) withState(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := &reqState{start: s.now(), requestID: r.Header.Get("X-Request-Id"), clientIP: s.clientIP(r)}
+		st := &reqState{start: s.now(), requestID: r.Header.Get("X-Request-Id"), clientIP: s.clientIP(r),
+			rec: &recorder{ResponseWriter: w}}
 		if !validRequestID(st.requestID) {
 			st.requestID = newRequestID()
 		}
@@ -104,7 +107,7 @@ func (s *Server) withState(next http.Handler) http.Handler {
 			st.route, st.action = pattern, s.actions[pattern]
 		}
 		w.Header().Set("X-Request-Id", st.requestID)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+		next.ServeHTTP(st.rec, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
 	})
 }
 
@@ -144,7 +147,9 @@ func (s *Server) clientIP(r *http.Request) string {
 }
 
 // recoverPanics turns a handler panic into a 500 with the stack in the log,
-// never in the body.
+// never in the body. When the answer has already started, nothing can be
+// said any more: the connection is aborted so the client sees a broken
+// answer, not a complete-looking one.
 func (s *Server) recoverPanics(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -155,10 +160,12 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			s.log.Error("handler panic", "request_id", state(r).requestID, "panic", v, "stack", string(debug.Stack()))
-			if rec, ok := w.(*recorder); !ok || rec.status == 0 {
-				s.writeError(w, r, errors.New("panic"))
+			st := state(r)
+			s.log.Error("handler panic", "request_id", st.requestID, "panic", v, "stack", string(debug.Stack()))
+			if st.rec != nil && st.rec.status != 0 {
+				panic(http.ErrAbortHandler)
 			}
+			s.writeError(w, r, errors.New("panic"))
 		}()
 		next.ServeHTTP(w, r)
 	})
@@ -166,44 +173,65 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 
 // observe records each finished request: the access log line, the
 // metrics, and the audit event. The audit event is queued, never waited on.
+// It records in a deferred call so that a request whose handler panicked
+// (answered 500 by recoverPanics) is recorded too.
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &recorder{ResponseWriter: w}
 		s.metrics.InFlight.Inc()
-		defer s.metrics.InFlight.Dec()
-		next.ServeHTTP(rec, r)
-		st := state(r)
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
-		elapsed := s.now().Sub(st.start)
-		route := st.route
-		if route == "" {
-			route = "unmatched"
-		}
-		s.metrics.Requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Inc()
-		s.metrics.Duration.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
-		if s.log.Enabled(r.Context(), slog.LevelInfo) {
-			s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
-				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
-				slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000), slog.Int64("bytes", rec.bytes),
-				slog.String("request_id", st.requestID), slog.String("principal", st.subject), slog.String("client_ip", st.clientIP))
-		}
-		if exempt(r.URL.Path) {
-			return
-		}
-		action := st.action
-		if action == "" {
-			action = "unmatched"
-		}
-		path := r.URL.Path
-		if len(path) > 512 {
-			path = path[:512]
-		}
-		s.audit.Record(v1.AuditEvent{
-			Time: st.start.UTC(), Principal: st.subject, Action: action, Method: r.Method, Path: path,
-			Status: rec.status, DurationMS: float64(elapsed.Microseconds()) / 1000, ClientIP: st.clientIP, RequestID: st.requestID,
-		})
+		finished := false
+		defer func() {
+			s.metrics.InFlight.Dec()
+			s.record(r, finished)
+		}()
+		next.ServeHTTP(w, r)
+		finished = true
+	})
+}
+
+// record writes the access log line, the metrics and the audit event of a
+// request; finished is false when the handler panicked.
+func (s *Server) record(r *http.Request, finished bool) {
+	st := state(r)
+	if st.rec == nil {
+		return
+	}
+	// A panicking handler has not answered yet; recoverPanics (further
+	// out) will answer 500. The recorder itself is left alone: it tells
+	// recoverPanics whether the answer had started.
+	status := st.rec.status
+	switch {
+	case status == 0 && !finished:
+		status = http.StatusInternalServerError
+	case status == 0:
+		status = http.StatusOK
+	}
+	elapsed := s.now().Sub(st.start)
+	route := st.route
+	if route == "" {
+		route = "unmatched"
+	}
+	s.metrics.Requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
+	s.metrics.Duration.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
+	if s.log.Enabled(r.Context(), slog.LevelInfo) {
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", status),
+			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000), slog.Int64("bytes", st.rec.bytes),
+			slog.String("request_id", st.requestID), slog.String("principal", st.subject), slog.String("client_ip", st.clientIP))
+	}
+	if exempt(r.URL.Path) {
+		return
+	}
+	action := st.action
+	if action == "" {
+		action = "unmatched"
+	}
+	path := r.URL.Path
+	if len(path) > 512 {
+		path = path[:512]
+	}
+	s.audit.Record(v1.AuditEvent{
+		Time: st.start.UTC(), Principal: st.subject, Action: action, Method: r.Method, Path: path,
+		Status: status, DurationMS: float64(elapsed.Microseconds()) / 1000, ClientIP: st.clientIP, RequestID: st.requestID,
 	})
 }
 
@@ -345,7 +373,10 @@ func setRateHeaders(w http.ResponseWriter, v verdict) {
 	h.Set("RateLimit-Reset", strconv.Itoa(ceilSeconds(v.reset)))
 }
 
+// tooMany answers 429 for verdict v, with the headers of the limit that
+// refused (which may not be the general one).
 func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, v verdict, setting string) {
+	setRateHeaders(w, v)
 	secs := ceilSeconds(v.reset)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	s.writeError(w, r, newError(http.StatusTooManyRequests, v1.CodeRateLimited,

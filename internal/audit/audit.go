@@ -55,6 +55,7 @@ type Writer struct {
 	// UnixNano of that warning, so a flood logs one line per 10 s.
 	dropped  atomic.Int64
 	lastWarn atomic.Int64
+	closed   atomic.Bool
 }
 
 // NewWriter starts the background writer; call Close to flush and stop it.
@@ -83,6 +84,12 @@ func NewWriter(cfg Config, sink Sink, log *slog.Logger, c Counters) *Writer {
 // Record queues e without blocking; it reports false when the queue was
 // full and the event was dropped.
 func (w *Writer) Record(e v1.AuditEvent) bool {
+	if w.closed.Load() {
+		// Nothing drains the queue any more.
+		add(w.counters.Dropped, 1)
+		w.log.Warn("audit event after shutdown dropped", "action", e.Action, "request_id", e.RequestID)
+		return false
+	}
 	select {
 	case w.queue <- e:
 		return true
@@ -105,7 +112,7 @@ func (w *Writer) Depth() int { return len(w.queue) }
 // and returns when done or when ctx ends (what is left is dropped and
 // logged).
 func (w *Writer) Close(ctx context.Context) error {
-	w.once.Do(func() { close(w.stop) })
+	w.once.Do(func() { w.closed.Store(true); close(w.stop) })
 	select {
 	case <-w.done:
 		return nil

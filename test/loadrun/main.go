@@ -206,4 +206,3 @@ func freshDatabase(admin string) (string, error) {
 	u.Path = "/" + name
 	return u.String(), nil
 }
-
