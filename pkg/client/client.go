@@ -55,6 +55,9 @@ func ParseURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
+// Close releases idle connections.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
 // URL is the base URL of the mcpd this client calls.
 func (c *Client) URL() string { return c.base.String() }
 
