@@ -25,6 +25,7 @@ import (
 
 	"github.com/mcpctl/mcpctl/internal/audit"
 	"github.com/mcpctl/mcpctl/internal/auth"
+	"github.com/mcpctl/mcpctl/internal/clocktest"
 	"github.com/mcpctl/mcpctl/internal/config"
 	"github.com/mcpctl/mcpctl/internal/store"
 	"github.com/mcpctl/mcpctl/internal/telemetry"
@@ -48,25 +49,6 @@ var (
 )
 
 var t0 = time.Date(2026, 11, 26, 15, 0, 0, 0, time.UTC)
-
-// fakeClock is the controllable clock of the API and the authenticator,
-// so that rate-limit windows and sessions expire without sleeping.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // syncBuffer collects log output written by server goroutines.
 type syncBuffer struct {
@@ -94,7 +76,7 @@ type env struct {
 	dbPath  string
 	writer  *audit.Writer
 	metrics *telemetry.Metrics
-	clock   *fakeClock
+	clock   *clocktest.Clock
 	logs    *syncBuffer
 }
 
@@ -130,7 +112,7 @@ func newEnv(t *testing.T, changes ...func(*setup)) *env {
 	if su.shared != nil {
 		e.db, e.dbPath, e.clock = su.shared.db, su.shared.dbPath, su.shared.clock
 	} else {
-		e.clock = &fakeClock{now: t0}
+		e.clock = clocktest.New(t0)
 		e.dbPath = filepath.Join(t.TempDir(), "mcpd.db")
 		db, err := store.Open(ctx, store.Options{SQLitePath: e.dbPath})
 		if err != nil {

@@ -130,10 +130,7 @@ func (w *Writer) run() {
 	for {
 		select {
 		case e := <-w.queue:
-			batch = append(batch, e)
-			if len(batch) >= w.cfg.BatchSize {
-				batch = w.write(batch)
-			}
+			batch = w.appendEvent(batch, e)
 		case <-ticker.C:
 			// Take what arrived without waiting, then write.
 			batch = w.drainInto(batch)
@@ -148,15 +145,21 @@ func (w *Writer) run() {
 	}
 }
 
+// appendEvent adds e to batch, writing the batch once it is full.
+func (w *Writer) appendEvent(batch []v1.AuditEvent, e v1.AuditEvent) []v1.AuditEvent {
+	batch = append(batch, e)
+	if len(batch) >= w.cfg.BatchSize {
+		return w.write(batch)
+	}
+	return batch
+}
+
 // drainInto moves queued events into batches and writes them.
 func (w *Writer) drainInto(batch []v1.AuditEvent) []v1.AuditEvent {
 	for {
 		select {
 		case e := <-w.queue:
-			batch = append(batch, e)
-			if len(batch) >= w.cfg.BatchSize {
-				batch = w.write(batch)
-			}
+			batch = w.appendEvent(batch, e)
 		default:
 			return w.write(batch)
 		}

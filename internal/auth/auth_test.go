@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mcpctl/mcpctl/internal/auth"
+	"github.com/mcpctl/mcpctl/internal/clocktest"
 	"github.com/mcpctl/mcpctl/internal/store"
 )
 
@@ -23,28 +24,6 @@ const (
 
 // aliceHash is computed once: argon2id is deliberately slow.
 var aliceHash = sync.OnceValue(func() string { return auth.HashPassword(alicePassword) })
-
-// fakeClock is a controllable Config.Now shared by several Authenticators.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // openStore opens a SQLite store in a temporary directory holding the user
 // alice.
@@ -250,7 +229,7 @@ func TestLogin(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := openStore(t)
-	clock := newClock()
+	clock := clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	a := auth.New(auth.Config{SessionTTL: time.Hour, CacheTTL: 5 * time.Second, Now: clock.Now}, db)
 
 	raw, p := login(t, a)
@@ -349,7 +328,7 @@ func TestAuthenticateExpiry(t *testing.T) {
 		t.Run(fmt.Sprintf("cache %s", cacheTTL), func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			clock := newClock()
+			clock := clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 			a := auth.New(auth.Config{SessionTTL: ttl, CacheTTL: cacheTTL, Now: clock.Now}, openStore(t))
 			raw, _ := login(t, a)
 			steps := []struct {
@@ -380,7 +359,7 @@ func TestLogout(t *testing.T) {
 		t.Run(fmt.Sprintf("cache %s", cacheTTL), func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			clock := newClock()
+			clock := clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 			a := auth.New(auth.Config{SessionTTL: time.Hour, CacheTTL: cacheTTL, Now: clock.Now}, openStore(t))
 			raw, _ := login(t, a)
 			p, err := a.Authenticate(ctx, raw) // warms the cache
@@ -442,7 +421,7 @@ func TestLogoutAcrossReplicas(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			db := openStore(t)
-			clock := newClock()
+			clock := clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 			cfg := auth.Config{SessionTTL: time.Hour, CacheTTL: tt.cacheTTL, Now: clock.Now}
 			replicaA, replicaB := auth.New(cfg, db), auth.New(cfg, db)
 
@@ -502,7 +481,7 @@ func TestCacheSizeBound(t *testing.T) {
 	const size, sessions = 10, 50
 	ctx := context.Background()
 	db := openStore(t)
-	clock := newClock()
+	clock := clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	b := auth.New(auth.Config{SessionTTL: time.Hour, CacheTTL: time.Minute, CacheSize: size, Now: clock.Now}, db)
 
 	var raws []string

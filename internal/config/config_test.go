@@ -44,13 +44,34 @@ func defaults() *config.Config {
 // when neither XDG_DATA_HOME nor HOME is given.
 var ignoreDataDir = cmpopts.IgnoreFields(config.Config{}, "DataDir")
 
+// loadCase is an environment and how the result differs from defaults().
+type loadCase struct {
+	name string
+	env  map[string]string
+	want func(c *config.Config)
+}
+
+func runLoadCases(t *testing.T, tests []loadCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := config.Load(env(tt.env))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			want := defaults()
+			tt.want(want)
+			if diff := cmp.Diff(want, got, ignoreDataDir); diff != "" {
+				t.Errorf("Load mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestLoadDefaults(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name string
-		env  map[string]string
-		want func(c *config.Config)
-	}{
+	tests := []loadCase{
 		{
 			name: "empty environment",
 			env:  map[string]string{},
@@ -73,20 +94,7 @@ func TestLoadDefaults(t *testing.T) {
 			},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := config.Load(env(tt.env))
-			if err != nil {
-				t.Fatalf("Load: %v", err)
-			}
-			want := defaults()
-			tt.want(want)
-			if diff := cmp.Diff(want, got, ignoreDataDir); diff != "" {
-				t.Errorf("Load mismatch (-want +got):\n%s", diff)
-			}
-		})
-	}
+	runLoadCases(t, tests)
 }
 
 func TestLoadDataDir(t *testing.T) {
@@ -116,11 +124,7 @@ func TestLoadDataDir(t *testing.T) {
 
 func TestLoadValidValues(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name string
-		env  map[string]string
-		want func(c *config.Config)
-	}{
+	tests := []loadCase{
 		{
 			name: "rate limit off",
 			env:  map[string]string{"MCPD_RATE_LIMIT": "off"},
@@ -190,20 +194,7 @@ func TestLoadValidValues(t *testing.T) {
 			want: func(c *config.Config) { c.Listen = ":0" },
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := config.Load(env(tt.env))
-			if err != nil {
-				t.Fatalf("Load: %v", err)
-			}
-			want := defaults()
-			tt.want(want)
-			if diff := cmp.Diff(want, got, ignoreDataDir); diff != "" {
-				t.Errorf("Load mismatch (-want +got):\n%s", diff)
-			}
-		})
-	}
+	runLoadCases(t, tests)
 }
 
 func TestLoadInvalidValues(t *testing.T) {
