@@ -1363,3 +1363,32 @@ func TestRecoverPanics(t *testing.T) {
 		}
 	})
 }
+
+func TestClientIP(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		trust bool
+		xff   []string
+		want  string
+	}{
+		{"peer when not trusted", false, []string{"192.0.2.7"}, "127.0.0.1"},
+		{"no header", true, nil, "127.0.0.1"},
+		{"one hop", true, []string{"192.0.2.7"}, "192.0.2.7"},
+		{"forged prefix is ignored", true, []string{"6.6.6.6, 192.0.2.7"}, "192.0.2.7"},
+		{"last of several headers", true, []string{"6.6.6.6", "192.0.2.8"}, "192.0.2.8"},
+		{"garbage falls back to the peer", true, []string{"not-an-ip"}, "127.0.0.1"},
+		{"ipv6", true, []string{"2001:db8::1"}, "2001:db8::1"},
+	}
+	for _, tc := range tests {
+		s := &Server{cfg: Config{TrustProxy: tc.trust}}
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = "127.0.0.1:5555"
+		for _, v := range tc.xff {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		if got := s.clientIP(r); got != tc.want {
+			t.Errorf("%s: clientIP = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
