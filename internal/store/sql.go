@@ -59,7 +59,7 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		o.ConnectTimeout = 10 * time.Second
 	}
 	d := &DB{}
-	driver, dsn := "pgx", o.PostgresURL
+	driver, dsn := "pgx", withConnectTimeout(o.PostgresURL)
 	if o.PostgresURL != "" {
 		d.dialect = "postgres"
 		db, err := sql.Open(driver, dsn)
@@ -116,6 +116,22 @@ func (d *DB) connectError(o Options, err error) error {
 		return fmt.Errorf("cannot reach PostgreSQL at %s: %w; check that it is running and that MCPD_DATABASE_URL is right", RedactURL(o.PostgresURL), err)
 	}
 	return fmt.Errorf("cannot open SQLite database %s: %w; check MCPD_DATA_DIR is writable", o.SQLitePath, err)
+}
+
+// withConnectTimeout adds connect_timeout=5 (seconds) to a PostgreSQL URL
+// that sets none: without it a database that drops packets, rather than
+// refusing connections, would hold requests until their clients give up.
+func withConnectTimeout(raw string) string {
+	u, err := url.Parse(raw)
+	if raw == "" || err != nil {
+		return raw
+	}
+	q := u.Query()
+	if q.Get("connect_timeout") == "" {
+		q.Set("connect_timeout", "5")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }
 
 // RedactURL hides the password of a database URL so it can be logged.
