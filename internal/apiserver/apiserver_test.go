@@ -827,7 +827,7 @@ func TestHealthWithClosedStore(t *testing.T) {
 	if r := e.do(t, req{method: "GET", path: "/api/v1/auth/me", token: cached}); r.status != http.StatusOK {
 		t.Fatalf("me: %d %s", r.status, r.body)
 	}
-	uncached := e.login(t, aliceEmail, alicePassword) // never used: not in the cache
+	uncached := uncachedToken(t, e)
 
 	health := func(wantStatus int, want v1.Health) {
 		t.Helper()
@@ -878,6 +878,14 @@ func TestHealthWithClosedStore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// uncachedToken logs alice in through another replica on e's store, so
+// that e has never seen the token (a login caches its own session).
+func uncachedToken(t *testing.T, e *env) string {
+	t.Helper()
+	other := newEnv(t, func(s *setup) { s.shared = e })
+	return other.login(t, aliceEmail, alicePassword)
 }
 
 // switchStore is a store that can be made unreachable and brought back,
@@ -941,7 +949,7 @@ func TestStoreUnavailableAndRecovery(t *testing.T) {
 	if r := e.do(t, req{method: "GET", path: "/api/v1/auth/me", token: cached}); r.status != http.StatusOK {
 		t.Fatalf("me: %d %s", r.status, r.body)
 	}
-	uncached := e.login(t, aliceEmail, alicePassword)
+	uncached := uncachedToken(t, e)
 	requests := []req{
 		{method: "GET", path: "/api/v1/audit", token: cached},
 		{method: "GET", path: "/api/v1/auth/me", token: uncached},
@@ -1354,12 +1362,16 @@ func TestRecoverPanics(t *testing.T) {
 		hr.Header.Set("Authorization", "Bearer "+tok)
 		res, err := e.srv.Client().Do(hr)
 		if err != nil {
-			return // the connection was aborted: acceptable
+			return // the connection was aborted before the headers arrived
 		}
 		defer res.Body.Close()
 		b, err := io.ReadAll(res.Body)
-		if err == nil && bytes.Contains(b, []byte(v1.CodeInternal)) {
-			t.Errorf("status %d with body %q: an error object was appended to a started response", res.StatusCode, b)
+		if err == nil {
+			// A complete-looking answer hides the failure from the client.
+			t.Errorf("status %d with body %q read without error: the connection must be aborted", res.StatusCode, b)
+		}
+		if bytes.Contains(b, []byte(v1.CodeInternal)) {
+			t.Errorf("an error object was appended to a started response: %q", b)
 		}
 	})
 }
@@ -1390,5 +1402,58 @@ func TestClientIP(t *testing.T) {
 		if got := s.clientIP(r); got != tc.want {
 			t.Errorf("%s: clientIP = %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// The rate limit is checked before any store query: junk bearers are
+// charged to the client IP and buy no look-ups past its limit, and plain
+// OPTIONS requests are limited like any other.
+func TestRateLimitSpendsNoStoreQueries(t *testing.T) {
+	t.Parallel()
+	var lookups atomic.Int64
+	e := newEnv(t, func(s *setup) {
+		s.cfg.RateLimit = config.Rate{Limit: 2, Window: time.Minute}
+		s.wrap = func(st store.Store) store.Store { return &lookupCounter{Store: st, n: &lookups} }
+	})
+	codes := map[int]int{}
+	for i := range 50 {
+		method := "GET"
+		if i%2 == 1 {
+			method = "OPTIONS" // not a preflight: no Origin
+		}
+		r := e.do(t, req{method: method, path: "/api/v1/audit", token: fmt.Sprintf("junk-%d", i)})
+		codes[r.status]++
+	}
+	if diff := cmp.Diff(map[int]int{401: 2, 429: 48}, codes); diff != "" {
+		t.Errorf("answers by status (-want +got):\n%s", diff)
+	}
+	if n := lookups.Load(); n > 2 {
+		t.Errorf("%d session look-ups for 50 junk bearers; want at most the 2 the limit lets through", n)
+	}
+}
+
+type lookupCounter struct {
+	store.Store
+	n *atomic.Int64
+}
+
+func (l *lookupCounter) GetSession(ctx context.Context, hash string) (store.Session, error) {
+	l.n.Add(1)
+	return l.Store.GetSession(ctx, hash)
+}
+
+// Clients choose the method token; metrics must not grow a series per token.
+func TestMetricMethodIsBounded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for i := range 5 {
+		e.do(t, req{method: fmt.Sprintf("ZZ%d", i), path: "/nope"})
+	}
+	m := string(e.do(t, req{method: "GET", path: "/metrics"}).body)
+	if strings.Contains(m, `method="ZZ`) {
+		t.Errorf("/metrics has a series per made-up method")
+	}
+	if !strings.Contains(m, `method="OTHER"`) {
+		t.Errorf("/metrics lacks method=\"OTHER\" for made-up methods")
 	}
 }

@@ -184,10 +184,12 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.metrics.InFlight.Inc()
+		s.active.Add(1)
 		finished := false
 		defer func() {
 			s.metrics.InFlight.Dec()
 			s.record(r, finished)
+			s.active.Done()
 		}()
 		next.ServeHTTP(w, r)
 		finished = true
@@ -216,8 +218,9 @@ func (s *Server) record(r *http.Request, finished bool) {
 	if route == "" {
 		route = "unmatched"
 	}
-	s.metrics.Requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
-	s.metrics.Duration.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
+	method := metricMethod(r.Method)
+	s.metrics.Requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	s.metrics.Duration.WithLabelValues(route, method).Observe(elapsed.Seconds())
 	if s.log.Enabled(r.Context(), slog.LevelInfo) {
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", status),
@@ -239,6 +242,17 @@ func (s *Server) record(r *http.Request, finished bool) {
 		Time: st.start.UTC(), Principal: st.subject, Action: action, Method: r.Method, Path: path,
 		Status: status, DurationMS: float64(elapsed.Microseconds()) / 1000, ClientIP: st.clientIP, RequestID: st.requestID,
 	})
+}
+
+// metricMethod bounds the method label: clients may send any token as a
+// method, and each would otherwise become new metric series.
+func metricMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "OTHER"
 }
 
 // securityHeaders set what a JSON API needs to be inert in a browser:
@@ -351,16 +365,21 @@ func (s *Server) identify(r *http.Request) *reqState {
 }
 
 // rateLimit allows MCPD_RATE_LIMIT requests per window to each principal,
-// or to each client IP when no valid bearer is presented.
+// or to each client IP when no valid bearer is presented. It runs before
+// any store query: the principal comes from the token cache only, and a
+// bearer the cache does not know is charged to the client IP, so junk
+// tokens cannot buy store look-ups beyond the IP's limit.
 func (s *Server) rateLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.limiter == nil || exempt(r.URL.Path) || r.Method == http.MethodOptions {
+		if s.limiter == nil || exempt(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}
 		key := "ip:" + state(r).clientIP
-		if st := s.identify(r); st.principal != nil {
-			key = "user:" + st.principal.UserID
+		if tok, ok := auth.BearerToken(r.Header.Get("Authorization")); ok {
+			if p, ok := s.auth.Cached(tok); ok {
+				key = "user:" + p.UserID
+			}
 		}
 		v := s.limiter.allow(key)
 		setRateHeaders(w, v)

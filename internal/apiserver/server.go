@@ -4,10 +4,12 @@
 package apiserver
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mcpctl/mcpctl/internal/auth"
@@ -60,6 +62,8 @@ type Server struct {
 	actions map[string]string
 	mux     *http.ServeMux
 	handler http.Handler
+	// active counts requests inside the stack, for WaitIdle.
+	active sync.WaitGroup
 }
 
 // route is one API endpoint. action names it in audit events and is what
@@ -127,6 +131,19 @@ func New(cfg Config, d Deps) *Server {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// WaitIdle waits until no request is being handled (their audit events are
+// then queued), or ctx ends.
+func (s *Server) WaitIdle(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.active.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 func (s *Server) methodNotAllowed(methods []string) http.Handler {
 	sort.Strings(methods)

@@ -62,6 +62,8 @@ type Authenticator struct {
 type cacheEntry struct {
 	principal *Principal // nil: the token is unknown or revoked
 	until     time.Time
+	// tombstone marks a logout made on this replica.
+	tombstone bool
 }
 
 // New returns an Authenticator over s.
@@ -72,6 +74,9 @@ func New(cfg Config, s store.Store) *Authenticator {
 	if cfg.CacheSize == 0 {
 		cfg.CacheSize = 100000
 	}
+	// Build the dummy hash now, so that the first login with an unknown
+	// email is not slower than the others.
+	dummy()
 	return &Authenticator{cfg: cfg, store: s, cache: map[string]cacheEntry{}}
 }
 
@@ -111,7 +116,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, raw string) (*Principa
 			p = &Principal{UserID: sess.User.ID, Email: sess.User.Email, Name: sess.User.Name,
 				CreatedAt: sess.User.CreatedAt, TokenHash: hash, ExpiresAt: sess.ExpiresAt}
 		}
-		a.storeCache(hash, p, now)
+		a.storeCache(hash, p, now, false)
 	}
 	if p == nil {
 		return nil, ErrTokenInvalid
@@ -135,25 +140,65 @@ func (a *Authenticator) lookupCache(hash string, now time.Time) (*Principal, boo
 	return e.principal, true
 }
 
-func (a *Authenticator) storeCache(hash string, p *Principal, now time.Time) {
+// Cached returns the principal of raw when the cache holds a live, valid
+// entry for it, without asking the store. The rate limiter uses it to
+// key by principal without spending a store query on a request it may
+// refuse.
+func (a *Authenticator) Cached(raw string) (*Principal, bool) {
+	if raw == "" || len(raw) > 512 {
+		return nil, false
+	}
+	now := a.cfg.Now()
+	p, ok := a.lookupCache(HashToken(raw), now)
+	if !ok || p == nil || !now.Before(p.ExpiresAt) {
+		return nil, false
+	}
+	return p, true
+}
+
+// storeCache records a look-up result. A tombstone (written by Logout) is
+// never replaced by a positive result: a look-up that read the session
+// just before the logout must not bring it back to life on this replica.
+func (a *Authenticator) storeCache(hash string, p *Principal, now time.Time, tombstone bool) {
 	if a.cfg.CacheTTL <= 0 {
 		return
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if len(a.cache) >= a.cfg.CacheSize {
-		// Drop expired entries; if that frees nothing, start over. A flood of
-		// garbage tokens costs store look-ups, never unbounded memory.
-		for k, e := range a.cache {
-			if !now.Before(e.until) {
-				delete(a.cache, k)
-			}
-		}
-		if len(a.cache) >= a.cfg.CacheSize {
-			clear(a.cache)
+	if old, ok := a.cache[hash]; ok && old.tombstone && !tombstone && now.Before(old.until) {
+		return
+	}
+	if _, ok := a.cache[hash]; !ok && len(a.cache) >= a.cfg.CacheSize {
+		a.evict(now)
+	}
+	a.cache[hash] = cacheEntry{principal: p, until: now.Add(a.cfg.CacheTTL), tombstone: tombstone}
+}
+
+// evict makes room: expired entries go first, then misses (a flood of
+// garbage tokens consists of misses), then arbitrary entries down to 90 %
+// of the bound. Valid sessions survive a flood of garbage, and memory stays
+// bounded whatever arrives. Called with a.mu held.
+func (a *Authenticator) evict(now time.Time) {
+	for k, e := range a.cache {
+		if !now.Before(e.until) {
+			delete(a.cache, k)
 		}
 	}
-	a.cache[hash] = cacheEntry{principal: p, until: now.Add(a.cfg.CacheTTL)}
+	target := a.cfg.CacheSize * 9 / 10
+	for k, e := range a.cache {
+		if len(a.cache) <= target {
+			return
+		}
+		if e.principal == nil && !e.tombstone {
+			delete(a.cache, k)
+		}
+	}
+	for k := range a.cache { // map order is random: a random eviction
+		if len(a.cache) <= target {
+			return
+		}
+		delete(a.cache, k)
+	}
 }
 
 // Login checks email and password and opens a session. An unknown email
@@ -182,6 +227,7 @@ func (a *Authenticator) Login(ctx context.Context, email, password string) (raw 
 		return "", nil, fmt.Errorf("create session: %w", err)
 	}
 	p = &Principal{UserID: u.ID, Email: u.Email, Name: u.Name, CreatedAt: u.CreatedAt, TokenHash: hash, ExpiresAt: sess.ExpiresAt}
+	a.storeCache(hash, p, a.cfg.Now(), false)
 	return raw, p, nil
 }
 
@@ -191,6 +237,6 @@ func (a *Authenticator) Logout(ctx context.Context, p *Principal) error {
 	if err := a.store.RevokeSession(ctx, p.TokenHash, a.cfg.Now().UTC()); err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
-	a.storeCache(p.TokenHash, nil, a.cfg.Now())
+	a.storeCache(p.TokenHash, nil, a.cfg.Now(), true)
 	return nil
 }

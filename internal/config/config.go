@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
 )
 
 // Environments.
@@ -150,8 +152,9 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.AuthCacheTTL = p.duration("MCPD_AUTH_CACHE_TTL", 5*time.Second, 0, time.Minute)
 	c.AuditQueueSize = p.integer("MCPD_AUDIT_QUEUE_SIZE", 10000, 100, 1000000)
 	c.BootstrapAdminEmail = p.str("MCPD_BOOTSTRAP_ADMIN_EMAIL", "admin@mcpctl.local")
-	if !strings.Contains(c.BootstrapAdminEmail, "@") || strings.ContainsAny(c.BootstrapAdminEmail, " <>") {
-		p.fail("MCPD_BOOTSTRAP_ADMIN_EMAIL", c.BootstrapAdminEmail, "must be an email address such as admin@example.com")
+	if msg := v1.ValidateEmail(c.BootstrapAdminEmail); msg != "" {
+		// The same rule as login's, or the admin could never log in.
+		p.fail("MCPD_BOOTSTRAP_ADMIN_EMAIL", c.BootstrapAdminEmail, msg)
 	}
 	c.BootstrapAdminPassword = getenv("MCPD_BOOTSTRAP_ADMIN_PASSWORD")
 	if c.BootstrapAdminPassword != "" && len([]rune(c.BootstrapAdminPassword)) < 12 {

@@ -328,6 +328,12 @@ func TestLoadInvalidValues(t *testing.T) {
 			want: []string{"MCPD_BOOTSTRAP_ADMIN_EMAIL", "email address"},
 		},
 		{
+			// Login would refuse it: the admin could never log in.
+			name: "bootstrap email login would refuse",
+			env:  map[string]string{"MCPD_BOOTSTRAP_ADMIN_EMAIL": "a(b)@x.com"},
+			want: []string{"MCPD_BOOTSTRAP_ADMIN_EMAIL", "plain email address"},
+		},
+		{
 			name: "trust proxy not a boolean",
 			env:  map[string]string{"MCPD_TRUST_PROXY": "maybe"},
 			want: []string{"MCPD_TRUST_PROXY", "maybe", "true or false"},

@@ -44,13 +44,13 @@ func bootstrapAdmin(ctx context.Context, cfg *config.Config, st store.Store, log
 		return email, "", nil
 	}
 	file = filepath.Join(cfg.DataDir, PasswordFile)
-	if err := os.WriteFile(file, []byte(password+"\n"), 0o600); err != nil {
-		return "", "", fmt.Errorf("write bootstrap password file: %w", err)
-	}
-	// Printed once, on the start that creates the admin; it is also in the
-	// 0600 file until the operator deletes it.
+	// Printed once, on the start that creates the admin, before the file is
+	// written: if the write fails, the log still holds the only copy.
 	log.Warn("bootstrap admin created with a generated password; change it and delete the file",
 		"email", email, "password", password, "file", file)
+	if err := os.WriteFile(file, []byte(password+"\n"), 0o600); err != nil {
+		return "", "", fmt.Errorf("write bootstrap password file (the password is in the log line above): %w", err)
+	}
 	return email, file, nil
 }
 

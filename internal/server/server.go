@@ -150,9 +150,12 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Streaming handlers (log follow, MCP streams) extend their own
+		// deadline with http.ResponseController.
+		WriteTimeout:   5 * time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	url := "http://" + ln.Addr().String()
 	log.Info("mcpd listening", "url", url, "version", v1.Version)
@@ -184,6 +187,14 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown timeout reached; closing the remaining connections", "err", err)
 		srv.Close()
+		// Close does not wait for handlers: give them a moment to see their
+		// connection gone, so their audit events are queued before the
+		// flush and they do not query a closed store.
+		gctx, gcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := api.WaitIdle(gctx); err != nil {
+			log.Warn("handlers still running after the shutdown timeout; their audit events may be lost")
+		}
+		gcancel()
 	}
 	<-serveErr
 	fctx, fcancel := context.WithTimeout(context.Background(), 30*time.Second)

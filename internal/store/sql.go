@@ -134,11 +134,23 @@ func withConnectTimeout(raw string) string {
 	return u.String()
 }
 
-// RedactURL hides the password of a database URL so it can be logged.
+// RedactURL hides the passwords of a database URL so it can be logged:
+// the one in user:pass@ and the password and sslpassword parameters.
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparseable URL)"
+	}
+	q := u.Query()
+	changed := false
+	for k := range q {
+		if strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword") {
+			q.Set(k, "xxxxx")
+			changed = true
+		}
+	}
+	if changed {
+		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,6 +67,24 @@ func TestConcurrentMigrations(t *testing.T) {
 					t.Errorf("Open %d: %v", i, err)
 				}
 			}
+			// Each migration applied exactly once.
+			driver, dsn := "pgx", o.PostgresURL
+			if o.SQLitePath != "" {
+				driver, dsn = "sqlite", o.SQLitePath
+			}
+			raw, err := sql.Open(driver, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer raw.Close()
+			var n, distinct int
+			if err := raw.QueryRow("SELECT COUNT(*), COUNT(DISTINCT version) FROM schema_migrations").Scan(&n, &distinct); err != nil {
+				t.Fatal(err)
+			}
+			files, _ := filepath.Glob("migrations/" + name + "/*.sql")
+			if n != len(files) || distinct != n {
+				t.Errorf("schema_migrations has %d rows (%d distinct) for %d migration files", n, distinct, len(files))
+			}
 		})
 	}
 }
@@ -93,5 +112,22 @@ func TestSQLiteUnwritableDir(t *testing.T) {
 	_, err := store.Open(context.Background(), store.Options{SQLitePath: filepath.Join(f, "sub", "mcpd.db")})
 	if err == nil || !strings.Contains(err.Error(), "data directory") {
 		t.Errorf("Open under a file: got %v, want a data directory error", err)
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"postgres://u:secret@h:5432/db", "postgres://u:xxxxx@h:5432/db"},
+		{"postgres://u@h/db?password=secret&sslmode=disable", "postgres://u@h/db?password=xxxxx&sslmode=disable"},
+		{"postgres://u@h/db?sslpassword=secret", "postgres://u@h/db?sslpassword=xxxxx"},
+		{"postgres://u@h/db?PASSWORD=secret", "postgres://u@h/db?PASSWORD=xxxxx"},
+		{"postgres://h/db", "postgres://h/db"},
+	}
+	for _, tc := range tests {
+		got := store.RedactURL(tc.in)
+		if got != tc.want || strings.Contains(got, "secret") {
+			t.Errorf("RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }
