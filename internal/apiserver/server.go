@@ -130,6 +130,7 @@ func New(cfg Config, d Deps) *Server {
 	return s
 }
 
+// ServeHTTP runs the request through the middleware stack and the routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // WaitIdle waits until no request is being handled (their audit events are
