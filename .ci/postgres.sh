@@ -32,6 +32,9 @@ if ! "$bindir/pg_isready" -q -h 127.0.0.1 -p "$PGPORT" 2>/dev/null; then
     [ "$(id -u)" = 0 ] && chown postgres "$PGDIR"
     run "$bindir/initdb" -D "$PGDIR" -U postgres --auth=trust -E UTF8 >/dev/null
   fi
+  # Nothing answers on our port, so a pid or socket lock left by a killed
+  # session is stale; remove it, or a recycled pid could block the start.
+  rm -f "$PGDIR/postmaster.pid" "$PGDIR"/run/.s.PGSQL.*
   mkdir -p "$PGDIR/run"
   [ "$(id -u)" = 0 ] && chown postgres "$PGDIR/run"
   run "$bindir/pg_ctl" -D "$PGDIR" -l "$PGDIR/log" -w -t 60 \
