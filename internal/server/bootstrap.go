@@ -46,7 +46,7 @@ func bootstrapAdmin(ctx context.Context, cfg *config.Config, st store.Store, log
 	file = filepath.Join(cfg.DataDir, PasswordFile)
 	// Printed once, on the start that creates the admin, before the file is
 	// written: if the write fails, the log still holds the only copy.
-	log.Warn("bootstrap admin created with a generated password; change it and delete the file",
+	log.Warn("bootstrap admin created with a generated password; store it safely, then delete the file",
 		"email", email, "password", password, "file", file)
 	if err := os.WriteFile(file, []byte(password+"\n"), 0o600); err != nil {
 		return "", "", fmt.Errorf("write bootstrap password file (the password is in the log line above): %w", err)
