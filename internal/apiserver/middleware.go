@@ -375,10 +375,14 @@ func (s *Server) rateLimit(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		key := "ip:" + state(r).clientIP
+		st := state(r)
+		key := "ip:" + st.clientIP
 		if tok, ok := auth.BearerToken(r.Header.Get("Authorization")); ok {
 			if p, ok := s.auth.Cached(tok); ok {
 				key = "user:" + p.UserID
+				// The look-up is the authentication: identify need not
+				// hash and look the token up a second time.
+				st.principal, st.subject, st.identified = p, p.Subject(), true
 			}
 		}
 		v := s.limiter.allow(key)

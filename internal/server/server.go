@@ -115,6 +115,13 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory %s (MCPD_DATA_DIR): %w", cfg.DataDir, err)
 	}
+	// Take the port first: a taken address fails the start before the
+	// store is touched.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w; set MCPD_LISTEN to a free address", cfg.Listen, err)
+	}
+	defer ln.Close() // Serve closes it too; this covers the early returns
 	st, err := store.Open(ctx, store.Options{PostgresURL: cfg.DatabaseURL, SQLitePath: filepath.Join(cfg.DataDir, "mcpd.db")})
 	if err != nil {
 		return err
@@ -124,7 +131,8 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 	if cfg.DatabaseURL != "" {
 		where = store.RedactURL(cfg.DatabaseURL)
 	}
-	log.Info("store ready", "engine", st.Dialect(), "at", where)
+	log.Info("store ready", "engine", st.Dialect(), "at", where,
+		"rate_limit", cfg.RateLimit, "login_rate_limit", cfg.LoginRateLimit)
 
 	adminEmail, adminFile, err := bootstrapAdmin(ctx, cfg, st, log)
 	if err != nil {
@@ -141,11 +149,6 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 		RateLimit: cfg.RateLimit, LoginRateLimit: cfg.LoginRateLimit, BodyLimit: cfg.BodyLimit, TrustProxy: cfg.TrustProxy,
 	}, apiserver.Deps{Store: st, Auth: authn, Audit: writer, Metrics: metrics, Log: log})
 
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		writer.Close(context.Background())
-		return fmt.Errorf("listen on %s: %w; set MCPD_LISTEN to a free address", cfg.Listen, err)
-	}
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
