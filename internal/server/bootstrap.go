@@ -29,9 +29,11 @@ func bootstrapAdmin(ctx context.Context, cfg *config.Config, st store.Store, log
 	if generated {
 		password = randomPassword(24)
 	}
-	now := time.Now().UTC()
-	created, err := st.CreateFirstUser(ctx, store.User{
-		ID: newID(), Email: email, Name: "Administrator", PasswordHash: auth.HashPassword(password), CreatedAt: now, UpdatedAt: now,
+	created, err := st.CreateFirstUser(ctx, func() store.User {
+		// Hashed only when the store is empty: every later start skips it.
+		now := time.Now().UTC()
+		return store.User{ID: newID(), Email: email, Name: "Administrator", PasswordHash: auth.HashPassword(password),
+			CreatedAt: now, UpdatedAt: now}
 	})
 	if err != nil {
 		return "", "", fmt.Errorf("bootstrap admin: %w", err)

@@ -63,10 +63,11 @@ type Store interface {
 	// Dialect names the engine: "sqlite" or "postgres".
 	Dialect() string
 
-	// CreateFirstUser inserts u only when there is no user at all, under
-	// the store's lock, and reports whether it did. Replicas starting
-	// together bootstrap exactly one admin.
-	CreateFirstUser(ctx context.Context, u User) (bool, error)
+	// CreateFirstUser inserts the user newUser returns only when there is
+	// no user at all, under the store's lock, and reports whether it did.
+	// newUser is called only then, so costly work (hashing) is skipped on
+	// every later start. Replicas starting together bootstrap exactly one.
+	CreateFirstUser(ctx context.Context, newUser func() User) (bool, error)
 	// CreateUser inserts u; a taken email is ErrConflict.
 	CreateUser(ctx context.Context, u User) error
 	// UserByEmail finds a user by exact email.

@@ -17,8 +17,8 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-// CreateFirstUser inserts u when the users table is empty.
-func (d *DB) CreateFirstUser(ctx context.Context, u User) (bool, error) {
+// CreateFirstUser inserts newUser() when the users table is empty.
+func (d *DB) CreateFirstUser(ctx context.Context, newUser func() User) (bool, error) {
 	created := false
 	err := d.locked(ctx, func(tx *sql.Tx) error {
 		var n int
@@ -28,7 +28,7 @@ func (d *DB) CreateFirstUser(ctx context.Context, u User) (bool, error) {
 		if n > 0 {
 			return nil
 		}
-		if err := insertUser(ctx, tx, d, u); err != nil {
+		if err := insertUser(ctx, tx, d, newUser()); err != nil {
 			return err
 		}
 		created = true

@@ -64,7 +64,9 @@ func testFirstUser(t *testing.T, s store.Store) {
 	created := make(chan bool, 4)
 	for i := range 4 {
 		go func() {
-			ok, err := s.CreateFirstUser(ctx, user(fmt.Sprint("admin", i), fmt.Sprintf("admin%d@example.com", i)))
+			ok, err := s.CreateFirstUser(ctx, func() store.User {
+				return user(fmt.Sprint("admin", i), fmt.Sprintf("admin%d@example.com", i))
+			})
 			created <- ok
 			results <- err
 		}()
