@@ -89,6 +89,14 @@ type Store interface {
 	ListAuditEvents(ctx context.Context, f AuditFilter) ([]v1.AuditEvent, error)
 	// CountAuditEvents counts matching events (ignoring BeforeID and Limit).
 	CountAuditEvents(ctx context.Context, f AuditFilter) (int64, error)
+
+	// GetResource reads one resource; ErrNotFound when absent.
+	GetResource(ctx context.Context, key ResourceKey) (Resource, error)
+	// ListResources reads one page of one kind in (project, name) order.
+	ListResources(ctx context.Context, f ResourceFilter) ([]Resource, error)
+	// UpdateResources runs fn in one transaction under the store-wide
+	// lock; an error from fn writes nothing.
+	UpdateResources(ctx context.Context, fn func(tx ResourceTx) error) error
 }
 
 func micros(t time.Time) int64 {

@@ -25,6 +25,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("CreateFirstUserOnce", func(t *testing.T) { testFirstUser(t, open(t)) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, open(t)) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open(t)) })
+	t.Run("Resources", func(t *testing.T) { testResources(t, open(t)) })
+	t.Run("ResourcePages", func(t *testing.T) { testResourcePages(t, open(t)) })
+	t.Run("ResourceRollback", func(t *testing.T) { testResourceRollback(t, open(t)) })
 }
 
 var t0 = time.Date(2026, 11, 1, 12, 0, 0, 123456000, time.UTC)
