@@ -27,6 +27,7 @@ import (
 	"github.com/mcpctl/mcpctl/internal/auth"
 	"github.com/mcpctl/mcpctl/internal/clocktest"
 	"github.com/mcpctl/mcpctl/internal/config"
+	"github.com/mcpctl/mcpctl/internal/secret"
 	"github.com/mcpctl/mcpctl/internal/store"
 	"github.com/mcpctl/mcpctl/internal/telemetry"
 	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
@@ -78,6 +79,7 @@ type env struct {
 	metrics *telemetry.Metrics
 	clock   *clocktest.Clock
 	logs    *syncBuffer
+	keys    *secret.Keyring
 }
 
 // setup is what a test may change before newEnv builds the stack.
@@ -139,7 +141,12 @@ func newEnv(t *testing.T, changes ...func(*setup)) *env {
 		audit.Counters{Written: e.metrics.AuditWritten, Dropped: e.metrics.AuditDropped, WriteErrors: e.metrics.AuditWriteErrors})
 	t.Cleanup(func() { e.writer.Close(context.Background()) })
 	su.auth.Now = e.clock.Now
-	e.api = New(su.cfg, Deps{Store: st, Auth: auth.New(su.auth, st), Audit: e.writer, Metrics: e.metrics, Log: log, Now: e.clock.Now})
+	keys, err := secret.NewKeyring([][]byte{[]byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		t.Fatalf("NewKeyring: %v", err)
+	}
+	e.keys = keys
+	e.api = New(su.cfg, Deps{Store: st, Auth: auth.New(su.auth, st), Audit: e.writer, Metrics: e.metrics, Secrets: keys, Log: log, Now: e.clock.Now})
 	if su.routes != nil {
 		su.routes(e.api)
 	}

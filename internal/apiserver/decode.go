@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,10 +22,8 @@ type validator interface{ Validate() error }
 // per-field details), and bodies over the limit (413); then runs dst's own
 // validation.
 func decodeJSON(r *http.Request, dst any) error {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		return newError(http.StatusUnsupportedMediaType, v1.CodeUnsupportedMediaType,
-			"the request body must be JSON: send Content-Type: application/json")
+	if err := checkContentType(r, "application/json"); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
@@ -42,6 +41,39 @@ func decodeJSON(r *http.Request, dst any) error {
 		return v.Validate()
 	}
 	return nil
+}
+
+// checkContentType refuses a body whose media type is not one of types.
+func checkContentType(r *http.Request, types ...string) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	for _, t := range types {
+		if err == nil && mt == t {
+			return nil
+		}
+	}
+	return newError(http.StatusUnsupportedMediaType, v1.CodeUnsupportedMediaType,
+		"the request body must be JSON: send Content-Type: "+strings.Join(types, " or "))
+}
+
+// readJSONBody reads a whole body of one of the media types and checks it
+// holds exactly one well-formed JSON value.
+func readJSONBody(r *http.Request, types ...string) ([]byte, error) {
+	if err := checkContentType(r, types...); err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, err // *http.MaxBytesError maps to 413
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var v json.RawMessage
+	if err := dec.Decode(&v); err != nil {
+		return nil, jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, validationError(v1.FieldError{Message: "the body must hold one JSON value and nothing after it"})
+	}
+	return body, nil
 }
 
 func jsonError(err error) error {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/mcpctl/mcpctl/internal/auth"
+	"github.com/mcpctl/mcpctl/internal/secret"
 	"github.com/mcpctl/mcpctl/internal/store"
 	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
 )
@@ -38,6 +39,7 @@ func toAPIError(err error) *apiError {
 	var ae *apiError
 	var ve *v1.ValidationError
 	var mbe *http.MaxBytesError
+	var ke *secret.KeyError
 	switch {
 	case errors.As(err, &ae):
 		return ae
@@ -46,6 +48,9 @@ func toAPIError(err error) *apiError {
 	case errors.As(err, &mbe):
 		return newError(http.StatusRequestEntityTooLarge, v1.CodePayloadTooLarge,
 			"the request body is larger than the limit of "+byteSize(mbe.Limit)+" (MCPD_BODY_LIMIT)")
+	case errors.As(err, &ke):
+		// Names the secret, the key and the missing key id; never a value.
+		return newError(http.StatusInternalServerError, v1.CodeSecretKeyUnavailable, ke.Error())
 	case errors.Is(err, auth.ErrTokenRequired):
 		return newError(http.StatusUnauthorized, v1.CodeTokenRequired, err.Error())
 	case errors.Is(err, auth.ErrTokenExpired):

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mcpctl/mcpctl/internal/auth"
 	"github.com/mcpctl/mcpctl/internal/config"
+	"github.com/mcpctl/mcpctl/internal/secret"
 	"github.com/mcpctl/mcpctl/internal/store"
 	"github.com/mcpctl/mcpctl/internal/telemetry"
 	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
@@ -40,6 +41,8 @@ type Deps struct {
 	Auth    *auth.Authenticator
 	Audit   AuditRecorder
 	Metrics *telemetry.Metrics
+	// Secrets encrypts and decrypts Secret values.
+	Secrets *secret.Keyring
 	Log     *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -52,6 +55,7 @@ type Server struct {
 	auth    *auth.Authenticator
 	audit   AuditRecorder
 	metrics *telemetry.Metrics
+	secrets *secret.Keyring
 	log     *slog.Logger
 	now     func() time.Time
 
@@ -76,7 +80,7 @@ type route struct {
 
 // New builds the handler with its middleware stack.
 func New(cfg Config, d Deps) *Server {
-	s := &Server{cfg: cfg, store: d.Store, auth: d.Auth, audit: d.Audit, metrics: d.Metrics, log: d.Log, now: d.Now,
+	s := &Server{cfg: cfg, store: d.Store, auth: d.Auth, audit: d.Audit, metrics: d.Metrics, secrets: d.Secrets, log: d.Log, now: d.Now,
 		public: map[string]bool{}, actions: map[string]string{}, mux: http.NewServeMux()}
 	if s.now == nil {
 		s.now = time.Now
@@ -98,6 +102,7 @@ func New(cfg Config, d Deps) *Server {
 		{"GET", "/health", "health", true, s.health},
 		{"GET", "/metrics", "metrics", true, s.metrics.Handler().ServeHTTP},
 	}
+	routes = append(routes, s.resourceRoutes()...)
 	mux := s.mux
 	methods := map[string][]string{}
 	for _, rt := range routes {

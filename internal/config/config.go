@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpctl/mcpctl/internal/secret"
 	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
 )
 
@@ -76,7 +77,13 @@ type Config struct {
 	BootstrapAdminPassword string
 	// TrustProxy makes mcpd take the client IP from X-Forwarded-For (MCPD_TRUST_PROXY).
 	TrustProxy bool
+	// SecretKey holds the keys that encrypt Secret values (MCPD_SECRET_KEY);
+	// empty means the key file DATA_DIR/secret-key.
+	SecretKey string
 }
+
+// SecretKeyFile is where the secret key lives when MCPD_SECRET_KEY is unset.
+func (c *Config) SecretKeyFile() string { return filepath.Join(c.DataDir, "secret-key") }
 
 // Var documents one environment variable; the README table is made from
 // the same facts.
@@ -103,6 +110,7 @@ var Vars = []Var{
 	{"MCPD_BOOTSTRAP_ADMIN_EMAIL", "admin@mcpctl.local", "an email address"},
 	{"MCPD_BOOTSTRAP_ADMIN_PASSWORD", "(generated, written to DATA_DIR/bootstrap-admin-password)", "at least 12 characters"},
 	{"MCPD_TRUST_PROXY", "false", "true, false: take the client IP from X-Forwarded-For"},
+	{"MCPD_SECRET_KEY", "(empty: key file DATA_DIR/secret-key, created 0600 on first start)", "base64 of 32 random bytes (`openssl rand -base64 32`); a comma-separated list during rotation, the first encrypts"},
 }
 
 // Load reads the configuration from getenv (os.Getenv in production) and
@@ -161,6 +169,12 @@ func Load(getenv func(string) string) (*Config, error) {
 		p.failSecret("MCPD_BOOTSTRAP_ADMIN_PASSWORD", "must be at least 12 characters, or unset to have mcpd generate one")
 	}
 	c.TrustProxy = p.boolean("MCPD_TRUST_PROXY", false)
+	c.SecretKey = getenv("MCPD_SECRET_KEY")
+	if c.SecretKey != "" {
+		if _, err := secret.ParseKeys(c.SecretKey); err != nil {
+			p.failSecret("MCPD_SECRET_KEY", err.Error())
+		}
+	}
 	if err := errors.Join(p.errs...); err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/mcpctl/mcpctl/internal/audit"
 	"github.com/mcpctl/mcpctl/internal/auth"
 	"github.com/mcpctl/mcpctl/internal/config"
+	"github.com/mcpctl/mcpctl/internal/secret"
 	"github.com/mcpctl/mcpctl/internal/store"
 	"github.com/mcpctl/mcpctl/internal/telemetry"
 	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
@@ -29,6 +30,8 @@ const usage = `mcpd is the mcpctl daemon: REST API, store, auth and audit.
 
 Usage:
   mcpd [serve]    run the daemon (configured by MCPD_* environment variables)
+  mcpd rotate-secret-key
+                  re-encrypt every secret value with a new key (see README)
   mcpd version    print the version
   mcpd help       print this help
 
@@ -48,6 +51,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return serve(stderr)
+	case "rotate-secret-key":
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "mcpd: rotate-secret-key takes no arguments (got %q)\n", args[1:])
+			return 2
+		}
+		return rotateSecretKey(stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "mcpd", v1.Version)
 		return 0
@@ -122,6 +131,18 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 		return fmt.Errorf("listen on %s: %w; set MCPD_LISTEN to a free address", cfg.Listen, err)
 	}
 	defer ln.Close() // Serve closes it too; this covers the early returns
+	keys, src, err := secret.Load(cfg.SecretKey, cfg.SecretKeyFile())
+	if err != nil {
+		return err
+	}
+	if src.Created {
+		log.Info("created the secret key file; back it up with the data: without it stored secret values cannot be read",
+			"file", src.File, "key_id", keys.CurrentID())
+	}
+	if cfg.DatabaseURL != "" && !src.Env {
+		log.Warn("MCPD_SECRET_KEY is not set: with PostgreSQL every mcpd replica must use the same secret key; set MCPD_SECRET_KEY on each",
+			"key_file", src.File)
+	}
 	st, err := store.Open(ctx, store.Options{PostgresURL: cfg.DatabaseURL, SQLitePath: filepath.Join(cfg.DataDir, "mcpd.db")})
 	if err != nil {
 		return err
@@ -133,6 +154,13 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 	}
 	log.Info("store ready", "engine", st.Dialect(), "at", where,
 		"rate_limit", cfg.RateLimit, "login_rate_limit", cfg.LoginRateLimit)
+
+	if unknown, err := unknownSecretKeys(ctx, st, keys); err != nil {
+		return err
+	} else if len(unknown) > 0 {
+		log.Warn("some secret values are encrypted with keys mcpd does not have; they cannot be read until those keys are in MCPD_SECRET_KEY or the key file",
+			"key_ids", unknown)
+	}
 
 	adminEmail, adminFile, err := bootstrapAdmin(ctx, cfg, st, log)
 	if err != nil {
@@ -147,7 +175,7 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 	api := apiserver.New(apiserver.Config{
 		Production: cfg.Environment == config.Production, CORSOrigins: cfg.CORSOrigins,
 		RateLimit: cfg.RateLimit, LoginRateLimit: cfg.LoginRateLimit, BodyLimit: cfg.BodyLimit, TrustProxy: cfg.TrustProxy,
-	}, apiserver.Deps{Store: st, Auth: authn, Audit: writer, Metrics: metrics, Log: log})
+	}, apiserver.Deps{Store: st, Auth: authn, Audit: writer, Metrics: metrics, Secrets: keys, Log: log})
 
 	srv := &http.Server{
 		Handler:           api,

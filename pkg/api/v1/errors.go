@@ -19,6 +19,9 @@ const (
 	CodeRateLimited          = "RATE_LIMITED"
 	CodeInternal             = "INTERNAL"
 	CodeUnavailable          = "STORE_UNAVAILABLE"
+	// CodeSecretKeyUnavailable: a secret value is encrypted with a key
+	// mcpd does not have.
+	CodeSecretKeyUnavailable = "SECRET_KEY_UNAVAILABLE"
 )
 
 // Error is the body of every non-2xx answer of /api/v1 (DESIGN.md §6).

@@ -1,0 +1,509 @@
+package apiserver
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/mcpctl/mcpctl/internal/store"
+	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
+)
+
+// resourceRoutes are the REST routes of every kind (DESIGN.md §6):
+//
+//	GET    /api/v1/<plural>               list (limit, cursor, labelSelector, project)
+//	POST   /api/v1/<plural>               create
+//	GET    /api/v1/<plural>/{name}        read (?reveal=true for secret values)
+//	PUT    /api/v1/<plural>/{name}        replace (conditional on resourceVersion)
+//	PATCH  /api/v1/<plural>/{name}        JSON merge patch
+//	DELETE /api/v1/<plural>/{name}        delete (?cascade=true)
+//
+// Project-scoped kinds live under /api/v1/projects/{project}/<plural>, and
+// GET /api/v1/<plural> lists them across projects.
+func (s *Server) resourceRoutes() []route {
+	var rs []route
+	for _, k := range v1.Kinds {
+		base := "/api/v1/" + k.Plural
+		item := base + "/{name}"
+		coll := base
+		if k.Scoped {
+			coll = "/api/v1/projects/{project}/" + k.Plural
+			item = coll + "/{name}"
+			rs = append(rs, route{"GET", base, k.Plural + ".list", false, s.listObjects(k)})
+		}
+		rs = append(rs,
+			route{"GET", coll, k.Plural + ".list", false, s.listObjects(k)},
+			route{"POST", coll, k.Plural + ".create", false, s.createObject(k)},
+			route{"GET", item, k.Plural + ".get", false, s.getObject(k)},
+			route{"PUT", item, k.Plural + ".update", false, s.updateObject(k)},
+			route{"PATCH", item, k.Plural + ".patch", false, s.patchObject(k)},
+			route{"DELETE", item, k.Plural + ".delete", false, s.deleteObject(k)},
+		)
+	}
+	return append(rs, route{"POST", "/api/v1/apply", "apply", false, s.apply})
+}
+
+// keyOf is the store key of kind k named by the request path.
+func keyOf(k v1.Kind, r *http.Request) (store.ResourceKey, error) {
+	key := store.ResourceKey{Kind: k.Kind, Project: r.PathValue("project"), Name: r.PathValue("name")}
+	var fe v1.FieldErrors
+	if key.Name != "" {
+		if msg := v1.ValidateName(key.Name); msg != "" {
+			fe.Add("name", "%s", msg)
+		}
+	}
+	if k.Scoped && key.Project != "" {
+		if msg := v1.ValidateName(key.Project); msg != "" {
+			fe.Add("project", "%s", msg)
+		}
+	}
+	return key, fe.Err()
+}
+
+func notFound(key store.ResourceKey) error {
+	o := v1.Object{Kind: key.Kind, Metadata: v1.ObjectMeta{Name: key.Name, Project: key.Project}}
+	return newError(http.StatusNotFound, v1.CodeNotFound, o.ID()+" not found")
+}
+
+// reveal reads ?reveal=true, which only a Secret honours. It renames the
+// audited action so reading values is found apart from reading keys.
+func (s *Server) reveal(k v1.Kind, r *http.Request) (bool, error) {
+	v := r.URL.Query().Get("reveal")
+	if v == "" || v == "false" {
+		return false, nil
+	}
+	if v != "true" {
+		return false, validationError(v1.FieldError{Field: "reveal", Message: "must be true or false"})
+	}
+	if k.Kind != "Secret" {
+		return false, validationError(v1.FieldError{Field: "reveal", Message: "only secrets have values to reveal"})
+	}
+	state(r).action = k.Plural + ".reveal"
+	return true, nil
+}
+
+var listParams = map[string]bool{"limit": true, "cursor": true, "labelSelector": true, "project": true, "reveal": true}
+
+// listObjects pages through one kind in (project, name) order. A label
+// selector filters; the page still holds up to limit matches.
+func (s *Server) listObjects(k v1.Kind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		var fe v1.FieldErrors
+		var unknown []string
+		for p := range q {
+			if !listParams[p] {
+				unknown = append(unknown, p)
+			}
+		}
+		sort.Strings(unknown)
+		for _, p := range unknown {
+			fe.Add(p, "unknown query parameter; allowed: limit, cursor, labelSelector, project, reveal")
+		}
+		limit := 100
+		if v := q.Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1000 {
+				fe.Add("limit", "must be an integer from 1 to 1000")
+			}
+			limit = n
+		}
+		sel, err := v1.ParseSelector(q.Get("labelSelector"))
+		if err != nil {
+			fe.Add("labelSelector", "%v", err)
+		}
+		f := store.ResourceFilter{Kind: k.Kind, Project: r.PathValue("project")}
+		if c := q.Get("cursor"); c != "" {
+			after, ok := decodeResourceCursor(c)
+			if !ok {
+				fe.Add("cursor", "is not a cursor this server issued; pass nextCursor from the previous page unchanged")
+			}
+			f.After = after
+		}
+		project := q.Get("project")
+		if project != "" {
+			if msg := v1.ValidateName(project); msg != "" {
+				fe.Add("project", "%s", msg)
+			}
+			if k.Kind != "Server" && !k.Scoped {
+				fe.Add("project", "only servers and project-scoped kinds can be listed by project")
+			}
+		}
+		reveal, rerr := s.reveal(k, r)
+		if rerr != nil {
+			fe = append(fe, toAPIError(rerr).details...)
+		}
+		if err := fe.Err(); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		// A project narrows servers to the ones it lists.
+		var inProject map[string]bool
+		switch {
+		case project != "" && k.Scoped:
+			f.Project = project
+		case project != "":
+			p, err := s.readObject(r, store.ResourceKey{Kind: "Project", Name: project}, false)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			inProject = map[string]bool{}
+			for _, name := range p.Spec.(*v1.ProjectSpec).Servers {
+				inProject[name] = true
+			}
+		}
+		out := v1.ObjectList{Items: []v1.Object{}}
+		f.Limit = limit
+		for len(out.Items) < limit {
+			page, err := s.store.ListResources(r.Context(), f)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			for i, res := range page {
+				f.After = res.ResourceKey
+				if !sel.Matches(res.Labels) || (inProject != nil && !inProject[res.Name]) {
+					continue
+				}
+				o, err := s.toObject(res, reveal)
+				if err != nil {
+					s.writeError(w, r, err)
+					return
+				}
+				out.Items = append(out.Items, o)
+				if len(out.Items) == limit {
+					if i < len(page)-1 || len(page) == f.Limit {
+						out.NextCursor = encodeResourceCursor(res.ResourceKey)
+					}
+					break
+				}
+			}
+			if len(page) < f.Limit {
+				break
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+func encodeResourceCursor(k store.ResourceKey) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("r:" + k.Project + "/" + k.Name))
+}
+
+func decodeResourceCursor(c string) (store.ResourceKey, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || !strings.HasPrefix(string(b), "r:") {
+		return store.ResourceKey{}, false
+	}
+	project, name, ok := strings.Cut(string(b[2:]), "/")
+	return store.ResourceKey{Project: project, Name: name}, ok && name != ""
+}
+
+func (s *Server) getObject(k v1.Kind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key, err := keyOf(k, r)
+		if err == nil {
+			err = onlyParams(r, "reveal")
+		}
+		reveal, rerr := s.reveal(k, r)
+		if err == nil {
+			err = rerr
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		o, err := s.readObject(r, key, reveal)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, o)
+	}
+}
+
+// onlyParams refuses query parameters other than the allowed ones.
+func onlyParams(r *http.Request, allowed ...string) error {
+	var fe v1.FieldErrors
+	var unknown []string
+	for p := range r.URL.Query() {
+		ok := false
+		for _, a := range allowed {
+			ok = ok || p == a
+		}
+		if !ok {
+			unknown = append(unknown, p)
+		}
+	}
+	sort.Strings(unknown)
+	for _, p := range unknown {
+		if len(allowed) == 0 {
+			fe.Add(p, "unknown query parameter; this endpoint takes none")
+		} else {
+			fe.Add(p, "unknown query parameter; allowed: %s", strings.Join(allowed, ", "))
+		}
+	}
+	return fe.Err()
+}
+
+func (s *Server) readObject(r *http.Request, key store.ResourceKey, reveal bool) (v1.Object, error) {
+	res, err := s.store.GetResource(r.Context(), key)
+	if errors.Is(err, store.ErrNotFound) {
+		return v1.Object{}, notFound(key)
+	}
+	if err != nil {
+		return v1.Object{}, err
+	}
+	return s.toObject(res, reveal)
+}
+
+// decodeBody reads one object from the request body, strictly, and checks
+// it names kind k (and, for an item path, the path's name and project).
+func decodeBody(r *http.Request, k v1.Kind, key store.ResourceKey) (*v1.Object, error) {
+	body, err := readJSONBody(r, "application/json")
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]any
+	if json.Unmarshal(body, &doc) == nil && doc != nil {
+		if _, ok := doc["kind"]; !ok {
+			doc["kind"] = k.Kind // the path says it
+		}
+		if key.Project != "" {
+			if md, ok := doc["metadata"].(map[string]any); ok && md["project"] == nil {
+				md["project"] = key.Project
+			}
+		}
+	}
+	var o *v1.Object
+	if doc != nil {
+		o, err = v1.DecodeValue(doc)
+	} else {
+		o, err = v1.DecodeObject(body)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var fe v1.FieldErrors
+	if o.Kind != k.Kind {
+		fe.Add("kind", "is %s but this endpoint is for %s; use /api/v1/%s or apply", o.Kind, k.Kind, k.Plural)
+	}
+	if key.Name != "" && o.Metadata.Name != key.Name {
+		fe.Add("metadata.name", "the name cannot be changed (it is %s); to rename, create a new object and delete this one", key.Name)
+	}
+	if key.Project != "" && o.Metadata.Project != key.Project {
+		fe.Add("metadata.project", "must be %s, the project in the path", key.Project)
+	}
+	return o, fe.Err()
+}
+
+func (s *Server) createObject(k v1.Kind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key, err := keyOf(k, r)
+		if err == nil {
+			err = onlyParams(r, "dryRun")
+		}
+		var o *v1.Object
+		if err == nil {
+			o, err = decodeBody(r, k, key)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.writeOne(w, r, o, modeCreate)
+	}
+}
+
+func (s *Server) updateObject(k v1.Kind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key, err := keyOf(k, r)
+		if err == nil {
+			err = onlyParams(r, "dryRun")
+		}
+		var o *v1.Object
+		if err == nil {
+			o, err = decodeBody(r, k, key)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.writeOne(w, r, o, modeUpdate)
+	}
+}
+
+// writeOne creates or updates one object and answers with it as stored.
+func (s *Server) writeOne(w http.ResponseWriter, r *http.Request, o *v1.Object, mode writeMode) {
+	dry := r.URL.Query().Get("dryRun") == "true"
+	results, err := s.writeObjects(r.Context(), []writeOp{{obj: o, mode: mode}}, v1.OnConflictUpdate, dry)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if results[0].Action == v1.ActionCreated {
+		status = http.StatusCreated
+	}
+	if dry {
+		writeJSON(w, status, v1.ApplyResponse{DryRun: true, Results: results})
+		return
+	}
+	key := store.ResourceKey{Kind: o.Kind, Project: o.Metadata.Project, Name: o.Metadata.Name}
+	out, err := s.readObject(r, key, false)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, status, out)
+}
+
+// patchObject applies a JSON merge patch (RFC 7386) to the object as the
+// API shows it (secret values null: a null in the patch deletes a key, an
+// untouched redacted value keeps its value), then writes it like an update.
+// A resourceVersion in the patch makes it conditional.
+func (s *Server) patchObject(k v1.Kind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key, err := keyOf(k, r)
+		if err == nil {
+			err = onlyParams(r, "dryRun")
+		}
+		var body []byte
+		if err == nil {
+			body, err = readJSONBody(r, "application/merge-patch+json", "application/json")
+		}
+		var patch any
+		if err == nil {
+			if err = json.Unmarshal(body, &patch); err != nil {
+				err = validationError(v1.FieldError{Message: "malformed JSON: " + err.Error()})
+			} else if _, ok := patch.(map[string]any); !ok {
+				err = validationError(v1.FieldError{Message: "a merge patch must be a JSON object such as {\"spec\":{\"replicas\":2}}"})
+			}
+		}
+		var cur v1.Object
+		if err == nil {
+			cur, err = s.readObject(r, key, false)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		// Server-owned metadata is not part of what is patched.
+		cur.Metadata.CreatedAt, cur.Metadata.UpdatedAt = nil, nil
+		curVersion := cur.Metadata.ResourceVersion
+		cur.Metadata.ResourceVersion = ""
+		var doc any
+		b, _ := json.Marshal(cur)
+		json.Unmarshal(b, &doc) //nolint:errcheck // we just marshalled it
+		merged := v1.MergePatch(doc, patch).(map[string]any)
+		o, err := v1.DecodeValue(merged)
+		if err == nil {
+			var fe v1.FieldErrors
+			if o.Kind != k.Kind {
+				fe.Add("kind", "cannot be changed")
+			}
+			if o.Metadata.Name != key.Name || o.Metadata.Project != key.Project {
+				fe.Add("metadata.name", "the name cannot be changed (it is %s); to rename, create a new object and delete this one", key.Name)
+			}
+			err = fe.Err()
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if o.Metadata.ResourceVersion == "" {
+			// Not conditional for the client, but the write must still
+			// apply to the version the patch was computed on.
+			o.Metadata.ResourceVersion = curVersion
+		}
+		s.writeOne(w, r, o, modeUpdate)
+	}
+}
+
+func (s *Server) deleteObject(k v1.Kind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key, err := keyOf(k, r)
+		if err == nil {
+			err = onlyParams(r, "cascade", "dryRun")
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		q := r.URL.Query()
+		out, err := s.deleteCascade(r.Context(), key, q.Get("cascade") == "true", q.Get("dryRun") == "true")
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+// apply creates or updates every object of the request in one
+// transaction, after checking all of them.
+func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
+	if err := onlyParams(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req v1.ApplyRequest
+	if err := decodeJSON(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ops := make([]writeOp, len(req.Objects))
+	var fe v1.FieldErrors
+	for i, raw := range req.Objects {
+		path := fmt.Sprintf("objects[%d]", i)
+		o, err := v1.DecodeObject(raw)
+		if err != nil {
+			fe = append(fe, prefixed(path, err)...)
+			continue
+		}
+		ops[i] = writeOp{obj: o, path: path, mode: modeApply}
+	}
+	if err := fe.Err(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	onConflict := req.OnConflict
+	if onConflict == "" {
+		onConflict = v1.OnConflictUpdate
+	}
+	results, err := s.writeObjects(r.Context(), ops, onConflict, req.DryRun)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v1.ApplyResponse{DryRun: req.DryRun, Results: results})
+}
+
+// prefixed returns a validation error's fields under path.
+func prefixed(path string, err error) v1.FieldErrors {
+	var ve *v1.ValidationError
+	if !errors.As(err, &ve) {
+		return v1.FieldErrors{{Field: path, Message: err.Error()}}
+	}
+	out := make(v1.FieldErrors, len(ve.Fields))
+	for i, f := range ve.Fields {
+		out[i] = v1.FieldError{Field: joinField(path, f.Field), Message: f.Message}
+	}
+	return out
+}
+
+func joinField(path, field string) string {
+	switch {
+	case path == "":
+		return field
+	case field == "":
+		return path
+	}
+	return path + "." + field
+}

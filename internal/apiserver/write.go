@@ -1,0 +1,509 @@
+package apiserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/mcpctl/mcpctl/internal/store"
+	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
+)
+
+// writeMode says whether an object may be created, updated, or either.
+type writeMode int
+
+const (
+	modeApply  writeMode = iota // create or update
+	modeCreate                  // must not exist
+	modeUpdate                  // must exist
+)
+
+// writeOp is one object to write; path prefixes its error fields
+// ("objects[3]") in an apply.
+type writeOp struct {
+	obj  *v1.Object
+	path string
+	mode writeMode
+}
+
+// sealedSecret is a Secret's spec as stored: values encrypted.
+type sealedSecret struct {
+	Data map[string]string `json:"data,omitempty"`
+}
+
+// toObject turns a stored resource into its API form; secret values are
+// null unless reveal.
+func (s *Server) toObject(res store.Resource, reveal bool) (v1.Object, error) {
+	if res.Kind != "Secret" {
+		return plainObject(res)
+	}
+	created, updated := res.CreatedAt, res.UpdatedAt
+	o := v1.Object{APIVersion: v1.APIVersion, Kind: res.Kind, Metadata: v1.ObjectMeta{
+		Name: res.Name, Project: res.Project, Labels: res.Labels,
+		CreatedAt: &created, UpdatedAt: &updated, ResourceVersion: strconv.FormatInt(res.Version, 10),
+	}}
+	{
+		var sealed sealedSecret
+		if err := json.Unmarshal(res.Spec, &sealed); err != nil {
+			return v1.Object{}, fmt.Errorf("stored secret %s: %w", res.Name, err)
+		}
+		spec := &v1.SecretSpec{Data: map[string]*string{}}
+		if reveal {
+			plain, err := s.secrets.OpenData(res.Name, sealed.Data)
+			if err != nil {
+				return v1.Object{}, err
+			}
+			for key, v := range plain {
+				spec.Data[key] = &v
+			}
+		} else {
+			for key := range sealed.Data {
+				spec.Data[key] = nil
+			}
+		}
+		o.Spec = spec
+	}
+	return o, nil
+}
+
+// plainObject decodes a stored resource of a kind without secrets.
+func plainObject(res store.Resource) (v1.Object, error) {
+	k, ok := v1.LookupKind(res.Kind)
+	if !ok || k.Kind == "Secret" {
+		return v1.Object{}, fmt.Errorf("plainObject: cannot decode a stored %q", res.Kind)
+	}
+	created, updated := res.CreatedAt, res.UpdatedAt
+	o := v1.Object{APIVersion: v1.APIVersion, Kind: k.Kind, Metadata: v1.ObjectMeta{
+		Name: res.Name, Project: res.Project, Labels: res.Labels,
+		CreatedAt: &created, UpdatedAt: &updated, ResourceVersion: strconv.FormatInt(res.Version, 10),
+	}, Spec: k.NewSpec()}
+	if err := json.Unmarshal(res.Spec, o.Spec); err != nil {
+		return v1.Object{}, fmt.Errorf("stored %s %s: %w", k.Singular, res.Name, err)
+	}
+	return o, nil
+}
+
+func objectKey(o *v1.Object) store.ResourceKey {
+	return store.ResourceKey{Kind: o.Kind, Project: o.Metadata.Project, Name: o.Metadata.Name}
+}
+
+// staged is an op's object resolved against the store inside the
+// transaction.
+type staged struct {
+	writeOp
+	index  int
+	cur    *store.Resource // nil when the object does not exist
+	next   store.Resource
+	result v1.ApplyResult
+	keys   []string // a Secret's data keys after the write
+}
+
+// writeObjects checks every op, then writes them in one transaction (or,
+// for a dry run, only reports). Results come back in op order.
+func (s *Server) writeObjects(ctx context.Context, ops []writeOp, onConflict string, dry bool) ([]v1.ApplyResult, error) {
+	var fe v1.FieldErrors
+	first := map[store.ResourceKey]string{}
+	for _, op := range ops {
+		op.obj.Normalize()
+		if err := op.obj.Validate(); err != nil {
+			fe = append(fe, prefixed(op.path, err)...)
+		}
+		key := objectKey(op.obj)
+		if p, dup := first[key]; dup {
+			fe.Add(joinField(op.path, "metadata.name"), "%s appears twice in this apply (also at %s); keep one", op.obj.ID(), p)
+		} else {
+			first[key] = op.path
+		}
+	}
+	if err := fe.Err(); err != nil {
+		return nil, err
+	}
+	// Apply order: every kind after the kinds it references.
+	order := make([]*staged, len(ops))
+	for i, op := range ops {
+		order[i] = &staged{writeOp: op, index: i}
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		return v1.KindOrder(order[a].obj.Kind) < v1.KindOrder(order[b].obj.Kind)
+	})
+	results := make([]v1.ApplyResult, len(ops))
+	err := s.store.UpdateResources(ctx, func(tx store.ResourceTx) error {
+		batch := map[store.ResourceKey]*staged{}
+		for _, st := range order {
+			if err := s.stage(tx, st, onConflict, dry); err != nil {
+				return err
+			}
+			if st.result.Action != v1.ActionSkipped {
+				batch[objectKey(st.obj)] = st
+			}
+		}
+		var fe v1.FieldErrors
+		for _, st := range order {
+			if st.result.Action != v1.ActionSkipped {
+				checkRefs(tx, st, batch, &fe)
+			}
+		}
+		if err := fe.Err(); err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		for _, st := range order {
+			switch st.result.Action {
+			case v1.ActionCreated:
+				st.next.CreatedAt, st.next.UpdatedAt = now, now
+				if !dry {
+					if err := tx.Create(&st.next); err != nil {
+						return err
+					}
+				}
+				st.result.ResourceVersion = "1"
+			case v1.ActionConfigured:
+				st.next.UpdatedAt = now
+				if !dry {
+					if err := tx.Update(&st.next); err != nil {
+						return err
+					}
+				}
+				st.result.ResourceVersion = strconv.FormatInt(st.next.Version, 10)
+			default:
+				if st.cur != nil {
+					st.result.ResourceVersion = strconv.FormatInt(st.cur.Version, 10)
+				}
+			}
+			results[st.index] = st.result
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// stage reads the stored object, decides what happens to it, and builds
+// the resource to write.
+func (s *Server) stage(tx store.ResourceTx, st *staged, onConflict string, dry bool) error {
+	o := st.obj
+	key := objectKey(o)
+	st.result = v1.ApplyResult{Kind: o.Kind, Name: o.Metadata.Name, Project: o.Metadata.Project}
+	cur, err := tx.Get(key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if st.mode == modeUpdate {
+			return notFound(key)
+		}
+	case err != nil:
+		return err
+	default:
+		st.cur = &cur
+	}
+	if st.cur != nil {
+		switch {
+		case st.mode == modeCreate:
+			return newError(http.StatusConflict, v1.CodeConflict,
+				o.ID()+" already exists; change it with `mcpctl apply` or `mcpctl edit`")
+		case onConflict == v1.OnConflictSkip:
+			st.result.Action = v1.ActionSkipped
+			return nil
+		case onConflict == v1.OnConflictFail:
+			return newError(http.StatusConflict, v1.CodeConflict,
+				o.ID()+" already exists and --on-conflict is fail; nothing was written")
+		}
+		if rv := o.Metadata.ResourceVersion; rv != "" && rv != strconv.FormatInt(cur.Version, 10) {
+			return newError(http.StatusConflict, v1.CodeConflict,
+				v1.StaleVersionMessage(o.ID(), rv, strconv.FormatInt(cur.Version, 10)))
+		}
+	}
+	next := store.Resource{ResourceKey: key, Labels: o.Metadata.Labels}
+	for _, ref := range v1.ObjectReferences(o) {
+		next.Refs = append(next.Refs, store.ResourceKey{Kind: ref.Kind, Name: ref.Name})
+	}
+	changedSecret := false
+	if spec, ok := o.Spec.(*v1.SecretSpec); ok {
+		var old sealedSecret
+		if st.cur != nil {
+			if err := json.Unmarshal(st.cur.Spec, &old); err != nil {
+				return fmt.Errorf("stored secret %s: %w", key.Name, err)
+			}
+		}
+		st.keys = spec.Keys()
+		sealed, changed, err := s.sealSecret(key.Name, spec, old.Data)
+		if err != nil {
+			return err
+		}
+		changedSecret = changed
+		next.Spec, err = json.Marshal(sealedSecret{Data: sealed})
+		if err != nil {
+			return err
+		}
+	} else {
+		next.Spec, err = json.Marshal(o.Spec)
+		if err != nil {
+			return err
+		}
+	}
+	if st.cur == nil {
+		st.result.Action = v1.ActionCreated
+		st.next = next
+		return nil
+	}
+	next.Version, next.CreatedAt = cur.Version, cur.CreatedAt
+	if !changedSecret && o.Kind == "Secret" {
+		// Sealing re-encrypts with fresh nonces; unchanged values keep
+		// their stored ciphertext so an unchanged secret stays unchanged.
+		next.Spec = cur.Spec
+	}
+	if string(next.Spec) == string(cur.Spec) && maps.Equal(next.Labels, cur.Labels) {
+		st.result.Action = v1.ActionUnchanged
+		return nil
+	}
+	st.result.Action = v1.ActionConfigured
+	st.next = next
+	if dry {
+		st.result.Changes = s.changes(*st.cur, o, changedSecret)
+	}
+	return nil
+}
+
+// sealSecret encrypts spec's values for storage and reports whether any
+// value or key differs from old. A null value keeps the old value.
+func (s *Server) sealSecret(name string, spec *v1.SecretSpec, old map[string]string) (map[string]string, bool, error) {
+	changed := len(old) != len(spec.Data)
+	keep := map[string]*string{}
+	for key, v := range spec.Data {
+		ct, had := old[key]
+		if !had {
+			changed = true
+		}
+		if v == nil || !had {
+			keep[key] = v
+			continue
+		}
+		plain, err := s.secrets.OpenValue(name, key, ct)
+		if err != nil || plain != *v {
+			changed = true
+			keep[key] = v
+			continue
+		}
+		keep[key] = nil // same value: keep the stored ciphertext
+	}
+	sealed, err := s.secrets.SealData(name, keep, old)
+	return sealed, changed, err
+}
+
+// changes lists what an update changes, for dry runs; secret values are
+// not shown, only that they change.
+func (s *Server) changes(cur store.Resource, next *v1.Object, secretChanged bool) []v1.Change {
+	old, err := s.toObject(cur, false)
+	if err != nil {
+		return nil
+	}
+	view := func(o *v1.Object) map[string]any {
+		spec := o.Spec
+		if sp, ok := spec.(*v1.SecretSpec); ok {
+			spec = sp.Redacted()
+		}
+		return map[string]any{"metadata": map[string]any{"labels": o.Metadata.Labels}, "spec": spec}
+	}
+	out := v1.Diff("", view(&old), view(next))
+	if secretChanged && len(out) == 0 {
+		hidden := json.RawMessage(`"(hidden)"`)
+		out = append(out, v1.Change{Path: "spec.data", Old: hidden, New: hidden})
+	}
+	return out
+}
+
+// checkRefs adds a problem for each reference of st that resolves neither
+// in the batch nor in the store, and for each secret key st removes while
+// another object still uses it.
+func checkRefs(tx store.ResourceTx, st *staged, batch map[store.ResourceKey]*staged, fe *v1.FieldErrors) {
+	for _, ref := range v1.ObjectReferences(st.obj) {
+		field := joinField(st.path, ref.Field)
+		tk := store.ResourceKey{Kind: ref.Kind, Name: ref.Name}
+		var keys []string
+		if b, ok := batch[tk]; ok {
+			keys = b.keys
+		} else {
+			res, err := tx.Get(tk)
+			if err != nil {
+				fe.Add(field, "%s does not exist; create it first or apply it in the same file", strings.ToLower(ref.Kind)+"/"+ref.Name)
+				continue
+			}
+			if ref.Kind == "Secret" {
+				keys = sealedKeys(res.Spec)
+			}
+		}
+		if ref.Key != "" && !slices.Contains(keys, ref.Key) {
+			fe.Add(field, "secret/%s has no key %s (its keys: %s)", ref.Name, ref.Key, orNoneStr(keys))
+		}
+	}
+	if st.obj.Kind != "Secret" || st.cur == nil {
+		return
+	}
+	removed := map[string]bool{}
+	for _, k := range sealedKeys(st.cur.Spec) {
+		if !slices.Contains(st.keys, k) {
+			removed[k] = true
+		}
+	}
+	if len(removed) == 0 {
+		return
+	}
+	referrers, err := tx.Referrers("Secret", st.obj.Metadata.Name)
+	if err != nil {
+		fe.Add(st.path, "cannot check who uses this secret: %v", err)
+		return
+	}
+	for _, rk := range referrers {
+		var refs []v1.Ref
+		if b, ok := batch[rk]; ok {
+			refs = v1.ObjectReferences(b.obj)
+		} else if res, err := tx.Get(rk); err == nil {
+			o, err := plainObject(res)
+			if err != nil {
+				continue
+			}
+			refs = v1.ObjectReferences(&o)
+		}
+		for _, ref := range refs {
+			if ref.Kind == "Secret" && ref.Name == st.obj.Metadata.Name && removed[ref.Key] {
+				o := v1.Object{Kind: rk.Kind, Metadata: v1.ObjectMeta{Name: rk.Name, Project: rk.Project}}
+				fe.Add(joinField(st.path, "spec.data"), "key %s is still used by %s (%s); remove that reference first", ref.Key, o.ID(), ref.Field)
+			}
+		}
+	}
+}
+
+func sealedKeys(spec []byte) []string {
+	var sealed sealedSecret
+	if json.Unmarshal(spec, &sealed) != nil {
+		return nil
+	}
+	keys := slices.Collect(maps.Keys(sealed.Data))
+	sort.Strings(keys)
+	return keys
+}
+
+func orNoneStr(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+// deleteCascade deletes one object. Objects that still reference it make
+// the delete a 409 naming them, unless cascade: then each is detached
+// (a project drops the server, a server drops the secret's env entries) or,
+// for a project's prompts, deleted.
+func (s *Server) deleteCascade(ctx context.Context, key store.ResourceKey, cascade, dry bool) (v1.DeleteResponse, error) {
+	var out v1.DeleteResponse
+	err := s.store.UpdateResources(ctx, func(tx store.ResourceTx) error {
+		cur, err := tx.Get(key)
+		if errors.Is(err, store.ErrNotFound) {
+			return notFound(key)
+		}
+		if err != nil {
+			return err
+		}
+		self := v1.Object{Kind: key.Kind, Metadata: v1.ObjectMeta{Name: key.Name, Project: key.Project}}
+		out.Deleted = v1.ApplyResult{Kind: key.Kind, Name: key.Name, Project: key.Project, Action: v1.ActionDeleted,
+			ResourceVersion: strconv.FormatInt(cur.Version, 10)}
+		var referrers []store.ResourceKey
+		if k, _ := v1.LookupKind(key.Kind); !k.Scoped {
+			if referrers, err = tx.Referrers(key.Kind, key.Name); err != nil {
+				return err
+			}
+		}
+		if len(referrers) > 0 && !cascade {
+			ids := make([]string, len(referrers))
+			for i, rk := range referrers {
+				o := v1.Object{Kind: rk.Kind, Metadata: v1.ObjectMeta{Name: rk.Name, Project: rk.Project}}
+				ids[i] = o.ID()
+			}
+			return newError(http.StatusConflict, v1.CodeConflict, fmt.Sprintf(
+				"%s is still used by %s; remove it from them first, or delete with --cascade (%s)",
+				self.ID(), strings.Join(ids, ", "), cascadeEffect(key.Kind)))
+		}
+		now := s.now().UTC()
+		for _, rk := range referrers {
+			res, err := tx.Get(rk)
+			if err != nil {
+				return err
+			}
+			r := v1.ApplyResult{Kind: rk.Kind, Name: rk.Name, Project: rk.Project}
+			if key.Kind == "Project" {
+				r.Action = v1.ActionDeleted
+				if !dry {
+					if err := tx.Delete(rk); err != nil {
+						return err
+					}
+				}
+				out.Cascaded = append(out.Cascaded, r)
+				continue
+			}
+			o, err := plainObject(res)
+			if err != nil {
+				return err
+			}
+			detach(&o, key)
+			next := res
+			next.UpdatedAt = now
+			next.Refs = nil
+			for _, ref := range v1.ObjectReferences(&o) {
+				next.Refs = append(next.Refs, store.ResourceKey{Kind: ref.Kind, Name: ref.Name})
+			}
+			if next.Spec, err = json.Marshal(o.Spec); err != nil {
+				return err
+			}
+			if !dry {
+				if err := tx.Update(&next); err != nil {
+					return err
+				}
+			}
+			r.Action, r.ResourceVersion = v1.ActionConfigured, strconv.FormatInt(next.Version, 10)
+			out.Cascaded = append(out.Cascaded, r)
+		}
+		if dry {
+			return nil
+		}
+		return tx.Delete(key)
+	})
+	return out, err
+}
+
+func cascadeEffect(kind string) string {
+	switch kind {
+	case "Server":
+		return "which removes the server from those projects"
+	case "Secret":
+		return "which removes the env entries that use the secret"
+	case "Project":
+		return "which deletes the project's prompts"
+	}
+	return "which detaches them"
+}
+
+// detach removes o's references to target.
+func detach(o *v1.Object, target store.ResourceKey) {
+	dropEnv := func(env []v1.EnvVar) []v1.EnvVar {
+		return slices.DeleteFunc(env, func(e v1.EnvVar) bool {
+			return e.SecretRef != nil && e.SecretRef.Name == target.Name
+		})
+	}
+	switch spec := o.Spec.(type) {
+	case *v1.ProjectSpec:
+		spec.Servers = slices.DeleteFunc(spec.Servers, func(s string) bool { return s == target.Name })
+		delete(spec.Tools, target.Name)
+	case *v1.ServerSpec:
+		spec.Env = dropEnv(spec.Env)
+	case *v1.TemplateSpec:
+		spec.Server.Env = dropEnv(spec.Server.Env)
+	}
+}
