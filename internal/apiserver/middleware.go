@@ -327,14 +327,23 @@ func (s *Server) originAllowed(origin string) bool {
 // says so, and while reading otherwise.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > s.cfg.BodyLimit {
-			s.writeError(w, r, &http.MaxBytesError{Limit: s.cfg.BodyLimit})
+		limit := s.cfg.BodyLimit
+		if state(r).action == "apply" {
+			// One apply holds a whole manifest set in one transaction.
+			limit = max(limit, ApplyBodyLimit)
+		}
+		if r.ContentLength > limit {
+			s.writeError(w, r, &http.MaxBytesError{Limit: limit})
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.BodyLimit)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
 }
+
+// ApplyBodyLimit is the body limit of POST /api/v1/apply when
+// MCPD_BODY_LIMIT is smaller.
+const ApplyBodyLimit = 16 << 20
 
 // identify resolves the bearer once per request; later layers read the
 // result from the request state.

@@ -125,6 +125,13 @@ Start with:  mcpctl login --mcpd-url http://127.0.0.1:3100 --email admin@mcpctl.
 		NewCmdStatus(f, nil),
 		NewCmdConfig(f),
 		NewCmdVersion(f),
+		NewCmdGet(f, nil),
+		NewCmdDescribe(f, nil),
+		NewCmdCreate(f),
+		NewCmdApply(f, nil),
+		NewCmdEdit(f, nil),
+		NewCmdPatch(f, nil),
+		NewCmdDelete(f, nil),
 	)
 	return root
 }

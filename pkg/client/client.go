@@ -86,7 +86,10 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 	u.Path = strings.TrimRight(u.Path, "/") + path
 	u.RawQuery = query.Encode()
 	var body io.Reader
-	if in != nil {
+	ctype := "application/json"
+	if rb, ok := in.(rawBody); ok {
+		body, ctype = bytes.NewReader(rb.data), rb.contentType
+	} else if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return nil, nil, fmt.Errorf("encode request: %w", err)
@@ -98,7 +101,7 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 		return nil, nil, err
 	}
 	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", ctype)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "mcpctl/"+v1.Version)
@@ -133,6 +136,12 @@ func decodeError(resp *http.Response, data []byte) error {
 		}
 	}
 	return e
+}
+
+// rawBody is a request body sent as is, with its media type.
+type rawBody struct {
+	contentType string
+	data        []byte
 }
 
 // UnreachableError means no HTTP answer came back.

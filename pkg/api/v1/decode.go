@@ -195,6 +195,13 @@ func number(v any) (float64, bool) {
 }
 
 func isInteger(v any) bool {
+	if n, ok := v.(json.Number); ok {
+		// The typed decode reads only integer literals into an int:
+		// 3.0 and 1e1 would fail there, without a path.
+		if _, err := n.Int64(); err != nil {
+			return false
+		}
+	}
 	f, ok := number(v)
 	return ok && f == math.Trunc(f) && math.Abs(f) < 1<<53
 }
@@ -216,8 +223,11 @@ func describeJSON(v any) string {
 	case []any:
 		return "a list"
 	}
-	if f, ok := number(v); ok {
-		return fmt.Sprintf("the number %v", f)
+	if _, ok := number(v); ok {
+		// As written in JSON: 1767225600, not 1.7672256e+09.
+		if b, err := json.Marshal(v); err == nil {
+			return "the number " + string(b)
+		}
 	}
 	return reflect.TypeOf(v).String()
 }

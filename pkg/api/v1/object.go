@@ -153,6 +153,9 @@ func (o *Object) Normalize() {
 	if len(o.Metadata.Labels) == 0 {
 		o.Metadata.Labels = nil
 	}
+	// The timestamps are set by mcpd; on input they are ignored. The
+	// resource version stays: it makes the write conditional.
+	o.Metadata.CreatedAt, o.Metadata.UpdatedAt = nil, nil
 }
 
 // ObjectList is one page of a list endpoint. NextCursor is empty on the

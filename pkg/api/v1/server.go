@@ -178,7 +178,8 @@ func (s *ServerSpec) validate(fe *FieldErrors, path string, template bool) {
 	case s.Image != "" && s.Transport != "" && s.Transport != TransportStdio && s.Port == 0:
 		fe.Add(path+".port", "an image serving %s needs the container port it listens on", s.Transport)
 	}
-	if s.Port != 0 && (s.Image == "" || s.Port < 1 || s.Port > 65535 || s.Transport == TransportStdio) {
+	// An image's transport defaults to stdio, so "" is stdio here.
+	if s.Port != 0 && (s.Image == "" || s.Port < 1 || s.Port > 65535 || s.Transport == TransportStdio || s.Transport == "") {
 		fe.Add(path+".port", "is the container port of an image serving streamable-http or sse: 1 to 65535")
 	}
 	if len(s.Args) > 0 && s.URL != "" {

@@ -168,7 +168,8 @@ func orNoneList(names []string) string {
 	return strings.Join(names, ", ")
 }
 
-// clone returns a deep copy of the fields Instantiate changes.
+// clone returns a deep copy of the fields Instantiate changes and of the
+// health check.
 func (s ServerSpec) clone() ServerSpec {
 	out := s
 	out.Args = append([]string(nil), s.Args...)
@@ -188,8 +189,36 @@ func (s ServerSpec) clone() ServerSpec {
 		r := *s.Replicas
 		out.Replicas = &r
 	}
+	if s.HealthCheck != nil {
+		// Not changed by Instantiate, but the caller defaults and edits
+		// the result: it must not share the template's health check.
+		h := *s.HealthCheck
+		if h.Arguments != nil {
+			h.Arguments = copyJSON(h.Arguments).(map[string]any)
+		}
+		out.HealthCheck = &h
+	}
 	if len(out.Env) == 0 {
 		out.Env = nil
 	}
 	return out
+}
+
+// copyJSON deep-copies the maps and lists of a JSON value.
+func copyJSON(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = copyJSON(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = copyJSON(e)
+		}
+		return out
+	}
+	return v
 }
