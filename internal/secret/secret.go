@@ -9,7 +9,6 @@
 package secret
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
@@ -49,10 +48,12 @@ type Keyring struct {
 	stamp fileStamp
 }
 
-// fileStamp identifies one version of the key file.
+// fileStamp identifies one version of the key file. Size and modification
+// time alone miss a rewrite with a same-size key within one tick of a
+// coarse file clock; WriteKeyFile renames a new file into place, so the
+// file's identity changes on every write.
 type fileStamp struct {
-	mod  int64
-	size int64
+	fi os.FileInfo // nil when the file could not be read
 }
 
 func stampOf(file string) fileStamp {
@@ -60,7 +61,14 @@ func stampOf(file string) fileStamp {
 	if err != nil {
 		return fileStamp{}
 	}
-	return fileStamp{mod: fi.ModTime().UnixNano(), size: fi.Size()}
+	return fileStamp{fi: fi}
+}
+
+func (s fileStamp) equal(o fileStamp) bool {
+	if s.fi == nil || o.fi == nil {
+		return s.fi == nil && o.fi == nil
+	}
+	return os.SameFile(s.fi, o.fi) && s.fi.ModTime().Equal(o.fi.ModTime()) && s.fi.Size() == o.fi.Size()
 }
 
 // refresh re-reads the key file when it changed (or when force), keeping
@@ -71,7 +79,7 @@ func (k *Keyring) refresh(force bool) {
 	}
 	st := stampOf(k.file)
 	k.mu.RLock()
-	same := st == k.stamp
+	same := st.equal(k.stamp)
 	k.mu.RUnlock()
 	if same && !force {
 		return
@@ -125,8 +133,10 @@ func KeyID(key []byte) string {
 	return hex.EncodeToString(sum[:4])
 }
 
-// CurrentID is the id of the key that encrypts.
+// CurrentID is the id of the key that encrypts (after re-reading a
+// changed key file, as Encrypt does: Reseal compares against it).
 func (k *Keyring) CurrentID() string {
+	k.refresh(false)
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	return k.current
@@ -207,23 +217,25 @@ func split(ct string) (string, []byte, error) {
 // The first key encrypts.
 func ParseKeys(s string) ([][]byte, error) {
 	var keys [][]byte
-	sc := bufio.NewScanner(strings.NewReader(strings.ReplaceAll(s, ",", "\n")))
 	n := 0
-	for sc.Scan() {
-		line := sc.Text()
+	// Comments end at the end of the line, so strip them before splitting
+	// on commas: a comment may hold commas (the key file's header does).
+	for line := range strings.Lines(s) {
 		if i := strings.IndexByte(line, '#'); i >= 0 {
 			line = line[:i]
 		}
-		line = strings.TrimSpace(line)
-		if line == "" {
-			continue
+		for field := range strings.SplitSeq(line, ",") {
+			field = strings.TrimSpace(field)
+			if field == "" {
+				continue
+			}
+			n++
+			key, err := decodeKey(field)
+			if err != nil {
+				return nil, fmt.Errorf("secret key %d: %w", n, err)
+			}
+			keys = append(keys, key)
 		}
-		n++
-		key, err := decodeKey(line)
-		if err != nil {
-			return nil, fmt.Errorf("secret key %d: %w", n, err)
-		}
-		keys = append(keys, key)
 	}
 	if len(keys) == 0 {
 		return nil, errors.New("no secret key given")
@@ -282,10 +294,19 @@ func Load(envKeys, file string) (*Keyring, Source, error) {
 	keys, err := ReadKeyFile(file)
 	if errors.Is(err, fs.ErrNotExist) {
 		keys = [][]byte{GenerateKey()}
-		if err := WriteKeyFile(file, keys); err != nil {
+		err := writeKeyFile(file, keys, false)
+		switch {
+		case errors.Is(err, fs.ErrExist):
+			// Another mcpd on this data directory created it first: use
+			// its key, or the two would encrypt with different keys.
+			if keys, err = ReadKeyFile(file); err != nil {
+				return nil, src, err
+			}
+		case err != nil:
 			return nil, src, err
+		default:
+			src.Created = true
 		}
-		src.Created = true
 	} else if err != nil {
 		return nil, src, err
 	}
@@ -319,7 +340,11 @@ func ReadKeyFile(file string) ([][]byte, error) {
 }
 
 // WriteKeyFile writes keys (the first encrypts) atomically with mode 0600.
-func WriteKeyFile(file string, keys [][]byte) error {
+func WriteKeyFile(file string, keys [][]byte) error { return writeKeyFile(file, keys, true) }
+
+// writeKeyFile writes the file through a temporary file; without replace
+// an existing file is left alone and the error is fs.ErrExist.
+func writeKeyFile(file string, keys [][]byte, replace bool) error {
 	var b bytes.Buffer
 	b.WriteString("# mcpd secret keys (base64, AES-256). The first key encrypts; the others only decrypt.\n")
 	b.WriteString("# Keep this file safe: without it the stored secret values cannot be read.\n")
@@ -348,6 +373,9 @@ func WriteKeyFile(file string, keys [][]byte) error {
 	}
 	if err := tmp.Close(); err != nil {
 		return err
+	}
+	if !replace {
+		return os.Link(tmp.Name(), file) // fails with ErrExist if present
 	}
 	return os.Rename(tmp.Name(), file)
 }

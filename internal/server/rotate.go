@@ -124,7 +124,7 @@ func rotate(ctx context.Context, cfg *config.Config, out io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	values, secrets := 0, 0
+	values, secrets := 0, map[string]bool{}
 	// Re-encrypt until a pass changes nothing: a running mcpd may have
 	// written a value with the old key just before it saw the new one.
 	for pass := 0; ; pass++ {
@@ -140,7 +140,7 @@ func rotate(ctx context.Context, cfg *config.Config, out io.Writer) error {
 				}
 				r.UpdatedAt = time.Now().UTC()
 				changed += n
-				secrets++
+				secrets[r.Name] = true
 				return tx.Update(&r)
 			})
 		})
@@ -148,11 +148,14 @@ func rotate(ctx context.Context, cfg *config.Config, out io.Writer) error {
 			return fmt.Errorf("re-encrypt (nothing was changed in this pass; the key file keeps the old keys): %w", err)
 		}
 		values += changed
-		if changed == 0 || pass == 4 {
+		if changed == 0 {
 			break
 		}
+		if pass == 4 {
+			return fmt.Errorf("values are still being written under the old keys after %d passes (%d re-encrypted so far); the key file keeps every key, run rotate-secret-key again", pass+1, values)
+		}
 	}
-	fmt.Fprintf(out, "re-encrypted %d values in %d secrets with key %s\n", values, secrets, keys.CurrentID())
+	fmt.Fprintf(out, "re-encrypted %d values in %d secrets with key %s\n", values, len(secrets), keys.CurrentID())
 	if newKey != nil {
 		if err := secret.WriteKeyFile(file, [][]byte{newKey}); err != nil {
 			return fmt.Errorf("all values use the new key, but dropping the old keys from %s failed: %w", file, err)

@@ -164,10 +164,16 @@ type result struct {
 // mcpctl runs the CLI with its config in cfgDir.
 func mcpctl(t testing.TB, cfgDir, stdin string, args ...string) result {
 	t.Helper()
+	return mcpctlEnv(t, cfgDir, stdin, nil, args...)
+}
+
+// mcpctlEnv is mcpctl with extra environment variables (EDITOR=...).
+func mcpctlEnv(t testing.TB, cfgDir, stdin string, env []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "mcpctl"), args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + cfgDir, "MCPCTL_CONFIG=" + filepath.Join(cfgDir, "config.yaml")}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + cfgDir, "MCPCTL_CONFIG=" + filepath.Join(cfgDir, "config.yaml")}, env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

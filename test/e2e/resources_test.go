@@ -1,0 +1,235 @@
+package e2e
+
+import (
+	"bytes"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/mcpctl/mcpctl/internal/store/storetest"
+	"sigs.k8s.io/yaml"
+)
+
+// secretValue is the secret in testdata/demo.yaml; it must never be stored,
+// logged or audited in plain text.
+const secretValue = "ghp_e2e_VALUE_7f3a9c"
+
+// engine starts an mcpd on SQLite or PostgreSQL; dump returns every byte
+// the store holds, for the plain-text search.
+type engine struct {
+	name  string
+	start func(t *testing.T) (*mcpd, func() []byte)
+}
+
+func engines() []engine {
+	return []engine{
+		{"sqlite", func(t *testing.T) (*mcpd, func() []byte) {
+			m := startMcpd(t, "")
+			return m, func() []byte {
+				var all []byte
+				files, _ := filepath.Glob(filepath.Join(m.DataDir, "mcpd.db*"))
+				for _, f := range files {
+					b, _ := os.ReadFile(f)
+					all = append(all, b...)
+				}
+				return all
+			}
+		}},
+		{"postgres", func(t *testing.T) (*mcpd, func() []byte) {
+			url := storetest.PostgresURL(t)
+			m := startMcpd(t, "", "MCPD_DATABASE_URL="+url, "MCPD_SECRET_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+			return m, func() []byte { return dumpPostgres(t, url) }
+		}},
+	}
+}
+
+// dumpPostgres returns the text of every row of the tables that hold
+// resources and audit events.
+func dumpPostgres(t *testing.T, url string) []byte {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var out bytes.Buffer
+	for _, table := range []string{"resources", "resource_refs", "audit_events"} {
+		rows, err := db.Query("SELECT t::text FROM " + table + " t")
+		if err != nil {
+			t.Fatalf("dump %s: %v", table, err)
+		}
+		for rows.Next() {
+			var s string
+			rows.Scan(&s)
+			out.WriteString(s + "\n")
+		}
+		rows.Close()
+	}
+	return out.Bytes()
+}
+
+func TestResourceVerbs(t *testing.T) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			m, dump := e.start(t)
+			cfg := t.TempDir()
+			run := func(stdin string, args ...string) result { return mcpctl(t, cfg, stdin, args...) }
+			must := func(r result, want ...string) {
+				t.Helper()
+				if r.Code != 0 {
+					t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
+				}
+				for _, w := range want {
+					if !strings.Contains(r.Stdout, w) {
+						t.Fatalf("want %q in stdout:\n%s", w, r.Stdout)
+					}
+				}
+			}
+			must(run(adminPassword+"\n", "login", "--mcpd-url", m.URL, "--email", adminEmail, "--password-stdin"))
+
+			must(run("", "apply", "-f", "testdata/demo.yaml"),
+				"project/demo created", "secret/github created", "server/memory created", "server/fetch created",
+				"template/filesystem created", "prompt/demo/style created")
+			must(run("", "apply", "-f", "testdata/demo.yaml"), "server/memory unchanged", "secret/github unchanged")
+
+			must(run("", "get", "servers"), "NAME", "TRANSPORT", "memory", "fetch", "AGE")
+			must(run("", "get", "srv", "-l", "team=infra", "-o", "name"), "server/memory")
+			if r := run("", "get", "srv", "-l", "team=infra", "-o", "name"); strings.Contains(r.Stdout, "fetch") {
+				t.Fatalf("label selector did not filter: %s", r.Stdout)
+			}
+			must(run("", "get", "all", "-p", "demo"), "secret/github", "server/memory", "project/demo", "prompt/style")
+			must(run("", "get", "secret", "github", "-o", "yaml"), "TOKEN: null")
+			must(run("", "get", "secret", "github", "--reveal", "-o", "json"), secretValue)
+			must(run("", "describe", "server", "memory"), "Name:", "memory", "Uses:", "secret/github key TOKEN", "Used by:", "project/demo")
+
+			// Round trip: everything onto a fresh mcpd, spec sections equal.
+			all := run("", "get", "all", "-A", "-o", "yaml")
+			must(all)
+			m2, _ := e.start(t)
+			cfg2 := t.TempDir()
+			must(mcpctl(t, cfg2, adminPassword+"\n", "login", "--mcpd-url", m2.URL, "--email", adminEmail, "--password-stdin"))
+			must(mcpctl(t, cfg2, all.Stdout, "apply", "-f", "-"), "server/memory created", "prompt/demo/style created")
+			again := mcpctl(t, cfg2, "", "get", "all", "-A", "-o", "yaml")
+			must(again)
+			if a, b := specs(t, all.Stdout), specs(t, again.Stdout); a != b {
+				t.Fatalf("round trip changed the specs:\n--- before\n%s\n--- after\n%s", a, b)
+			}
+
+			// patch, both forms; a bad value is refused.
+			must(run("", "patch", "server", "memory", "replicas=3", "metadata.labels.env=prod"), "server/memory patched")
+			must(run("", "patch", "project", "demo", "--type", "merge", "-p", `{"spec":{"gated":true}}`), "project/demo patched")
+			must(run("", "get", "project", "demo", "-o", "yaml"), "gated: true")
+			if r := run("", "patch", "server", "memory", "replicas=11"); r.Code != 1 || !strings.Contains(r.Stderr, "spec.replicas: must be from 0 to 10") {
+				t.Fatalf("patch replicas=11: %+v", r)
+			}
+
+			// edit: a valid change applies; an invalid one reopens with the
+			// error as a comment (the script then gives up by not saving).
+			editor := filepath.Join(t.TempDir(), "editor.sh")
+			os.WriteFile(editor, []byte("#!/bin/sh\nif grep -q 'The edit was not applied' \"$1\"; then cp \"$1\" \""+cfg+"/reopened.yaml\"; exit 0; fi\n"+
+				"sed -i \"s/replicas: [0-9]*/replicas: $REPLICAS/\" \"$1\"\n"), 0o755)
+			r := mcpctlEnv(t, cfg, "", []string{"EDITOR=" + editor, "REPLICAS=4"}, "edit", "server", "memory")
+			must(r, "server/memory edited")
+			must(run("", "get", "server", "memory", "-o", "yaml"), "replicas: 4")
+			r = mcpctlEnv(t, cfg, "", []string{"EDITOR=" + editor, "REPLICAS=11"}, "edit", "server", "memory")
+			if r.Code == 0 || !strings.Contains(r.Stderr, "edit cancelled") {
+				t.Fatalf("invalid edit: %+v", r)
+			}
+			reopened, _ := os.ReadFile(filepath.Join(cfg, "reopened.yaml"))
+			if !strings.Contains(string(reopened), "# The edit was not applied") || !strings.Contains(string(reopened), "must be from 0 to 10") {
+				t.Fatalf("the editor was not reopened with the error:\n%s", reopened)
+			}
+			// edit that changes the name is refused.
+			rename := filepath.Join(t.TempDir(), "rename.sh")
+			os.WriteFile(rename, []byte("#!/bin/sh\nif grep -q 'not applied' \"$1\"; then cp \"$1\" \""+cfg+"/renamed.yaml\"; exit 0; fi\nsed -i 's/name: memory/name: other/' \"$1\"\n"), 0o755)
+			mcpctlEnv(t, cfg, "", []string{"EDITOR=" + rename}, "edit", "server", "memory")
+			renamed, _ := os.ReadFile(filepath.Join(cfg, "renamed.yaml"))
+			if !strings.Contains(string(renamed), "metadata.name cannot be changed") {
+				t.Fatalf("rename was not refused:\n%s", renamed)
+			}
+
+			// create, one per kind.
+			must(run("", "create", "secret", "slack", "--data", "WEBHOOK=https://hooks.example/x"), "secret/slack created")
+			must(run("", "create", "server", "files", "--from-template", "filesystem", "--set", "ROOT=/srv"), "server/files created")
+			must(run("", "get", "server", "files", "-o", "yaml"), "/srv", "mcpctl.dev/template: filesystem")
+			must(run("", "create", "server", "hook", "--command", "hook-mcp", "--env-from-secret", "URL=slack/WEBHOOK"), "server/hook created")
+			must(run("", "create", "project", "ops", "--server", "hook", "--deny", "hook:drop"), "project/ops created")
+			must(run("", "create", "prompt", "hi", "-p", "ops", "--text", "Hello"), "prompt/ops/hi created")
+			if r := run("", "create", "server", "x", "--command", "a", "--image", "b"); r.Code != 1 || !strings.Contains(r.Stderr, "both set") {
+				t.Fatalf("command and image: %+v", r)
+			}
+			if r := run("", "create", "server", "x", "--from-template", "filesystem"); r.Code != 2 || !strings.Contains(r.Stderr, "missing required input ROOT") {
+				t.Fatalf("missing template input: %+v", r)
+			}
+
+			// delete: a used object is refused naming its user; --cascade.
+			if r := run("", "delete", "server", "hook", "--yes"); r.Code != 1 || !strings.Contains(r.Stderr, "project/ops") {
+				t.Fatalf("delete used server: %+v", r)
+			}
+			must(run("", "delete", "server", "hook", "--yes", "--cascade"), "server/hook deleted", "project/ops configured (cascade)")
+			must(run("", "delete", "project", "ops", "--cascade"), "project/ops deleted", "prompt/ops/hi deleted (cascade)")
+			if r := run("", "get", "prompt", "hi", "-p", "ops"); r.Code != 1 || !strings.Contains(r.Stderr, "not found") {
+				t.Fatalf("cascaded prompt still there: %+v", r)
+			}
+			if r := run("", "get", "widgets"); r.Code != 2 || !strings.Contains(r.Stderr, "known types: secrets") {
+				t.Fatalf("unknown kind: %+v", r)
+			}
+
+			// The secret value is nowhere in plain text.
+			if bytes.Contains(dump(), []byte(secretValue)) {
+				t.Error("the secret value is in the store in plain text")
+			}
+			if strings.Contains(m.Log(), secretValue) {
+				t.Error("the secret value is in mcpd's log")
+			}
+		})
+	}
+}
+
+// specs returns the kind, name and spec of every document, without
+// server-set metadata, for comparing a round trip.
+func specs(t *testing.T, stream string) string {
+	var out strings.Builder
+	for _, doc := range strings.Split(stream, "\n---\n") {
+		var o map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &o); err != nil {
+			t.Fatalf("parse %q: %v", doc, err)
+		}
+		md := o["metadata"].(map[string]any)
+		b, _ := yaml.Marshal(map[string]any{"kind": o["kind"], "name": md["name"], "project": md["project"], "labels": md["labels"], "spec": o["spec"]})
+		out.Write(b)
+		out.WriteString("---\n")
+	}
+	return out.String()
+}
+
+// mcpd restarted on the same data directory reads its own key file and
+// the values sealed before the restart.
+func TestSecretKeyFileSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	m := startMcpd(t, dir)
+	cfg := t.TempDir()
+	if r := mcpctl(t, cfg, adminPassword+"\n", "login", "--mcpd-url", m.URL, "--email", adminEmail, "--password-stdin"); r.Code != 0 {
+		t.Fatalf("login: %+v", r)
+	}
+	if r := mcpctl(t, cfg, secretValue+"\n", "create", "secret", "github", "--data-stdin", "TOKEN"); r.Code != 0 {
+		t.Fatalf("create secret: %+v", r)
+	}
+	st, err := os.Stat(filepath.Join(dir, "secret-key"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v, mode %v; want 0600", err, st.Mode())
+	}
+	m.Stop()
+	m = startMcpd(t, dir)
+	if r := mcpctl(t, cfg, adminPassword+"\n", "login", "--mcpd-url", m.URL, "--email", adminEmail, "--password-stdin"); r.Code != 0 {
+		t.Fatalf("login after restart: %+v", r)
+	}
+	r := mcpctl(t, cfg, "", "get", "secret", "github", "--reveal", "-o", "yaml")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "TOKEN: "+secretValue) {
+		t.Fatalf("reveal after restart: %+v", r)
+	}
+}
