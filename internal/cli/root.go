@@ -132,6 +132,8 @@ Start with:  mcpctl login --mcpd-url http://127.0.0.1:3100 --email admin@mcpctl.
 		NewCmdEdit(f, nil),
 		NewCmdPatch(f, nil),
 		NewCmdDelete(f, nil),
+		NewCmdBackup(f, nil),
+		NewCmdRestore(f, nil),
 	)
 	return root
 }

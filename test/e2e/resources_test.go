@@ -233,3 +233,81 @@ func TestSecretKeyFileSurvivesRestart(t *testing.T) {
 		t.Fatalf("reveal after restart: %+v", r)
 	}
 }
+
+func TestBackupRestore(t *testing.T) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			m, _ := e.start(t)
+			cfg := t.TempDir()
+			run := func(stdin string, args ...string) result { return mcpctl(t, cfg, stdin, args...) }
+			if r := run(adminPassword+"\n", "login", "--mcpd-url", m.URL, "--email", adminEmail, "--password-stdin"); r.Code != 0 {
+				t.Fatalf("login: %+v", r)
+			}
+			if r := run("", "apply", "-f", "testdata/demo.yaml"); r.Code != 0 {
+				t.Fatalf("apply: %+v", r)
+			}
+			archive := filepath.Join(t.TempDir(), "backup.json")
+			const pass = "a long backup passphrase"
+			if r := run("short\n", "backup", "-o", archive, "--passphrase-stdin"); r.Code != 2 || !strings.Contains(r.Stderr, "at least 12 characters") {
+				t.Fatalf("short passphrase: %+v", r)
+			}
+			if r := run(pass+"\n", "backup", "-o", archive, "--passphrase-stdin"); r.Code != 0 || !strings.Contains(r.Stdout, "wrote 6 objects (1 secrets") {
+				t.Fatalf("backup: %+v", r)
+			}
+			st, err := os.Stat(archive)
+			if err != nil || st.Mode().Perm() != 0o600 {
+				t.Fatalf("archive: %v mode %v; want 0600", err, st.Mode())
+			}
+			if b, _ := os.ReadFile(archive); bytes.Contains(b, []byte(secretValue)) {
+				t.Fatal("the archive holds the secret value in plain text")
+			}
+			before := run("", "get", "all", "-A", "-o", "yaml")
+
+			// Onto a fresh mcpd: everything back, secret values included.
+			m2, _ := e.start(t)
+			cfg2 := t.TempDir()
+			run2 := func(stdin string, args ...string) result { return mcpctl(t, cfg2, stdin, args...) }
+			if r := run2(adminPassword+"\n", "login", "--mcpd-url", m2.URL, "--email", adminEmail, "--password-stdin"); r.Code != 0 {
+				t.Fatalf("login 2: %+v", r)
+			}
+			if r := run2("not the passphrase\n", "restore", "-f", archive, "--passphrase-stdin"); r.Code != 1 || !strings.Contains(r.Stderr, "passphrase is wrong") {
+				t.Fatalf("wrong passphrase: %+v", r)
+			}
+			if r := run2("", "get", "servers", "-o", "name"); r.Stdout != "" {
+				t.Fatalf("a failed restore wrote objects: %q", r.Stdout)
+			}
+			if r := run2(pass+"\n", "restore", "-f", archive, "--passphrase-stdin"); r.Code != 0 || !strings.Contains(r.Stdout, "secret/github created") {
+				t.Fatalf("restore: %+v", r)
+			}
+			after := run2("", "get", "all", "-A", "-o", "yaml")
+			if a, b := specs(t, before.Stdout), specs(t, after.Stdout); a != b {
+				t.Fatalf("restore changed the specs:\n--- before\n%s\n--- after\n%s", a, b)
+			}
+			if r := run2("", "get", "secret", "github", "--reveal", "-o", "yaml"); !strings.Contains(r.Stdout, "TOKEN: "+secretValue) {
+				t.Fatalf("secret value not restored: %+v", r)
+			}
+
+			// Again, onto objects that now exist.
+			if r := run2(pass+"\n", "restore", "-f", archive, "--passphrase-stdin"); r.Code != 1 || !strings.Contains(r.Stderr, "already exists and --on-conflict is fail") {
+				t.Fatalf("restore --on-conflict fail: %+v", r)
+			}
+			if r := run2("", "patch", "server", "memory", "replicas=5"); r.Code != 0 {
+				t.Fatalf("patch: %+v", r)
+			}
+			if r := run2(pass+"\n", "restore", "-f", archive, "--passphrase-stdin", "--on-conflict", "skip"); r.Code != 0 || !strings.Contains(r.Stdout, "server/memory skipped") {
+				t.Fatalf("restore --on-conflict skip: %+v", r)
+			}
+			if r := run2("", "get", "server", "memory", "-o", "yaml"); !strings.Contains(r.Stdout, "replicas: 5") {
+				t.Fatalf("skip changed the server: %s", r.Stdout)
+			}
+			if r := run2(pass+"\n", "restore", "-f", archive, "--passphrase-stdin", "--on-conflict", "overwrite"); r.Code != 0 ||
+				!strings.Contains(r.Stdout, "server/memory configured") || !strings.Contains(r.Stdout, "secret/github unchanged") {
+				t.Fatalf("restore --on-conflict overwrite: %+v", r)
+			}
+			if r := run2("", "get", "server", "memory", "-o", "yaml"); !strings.Contains(r.Stdout, "replicas: 1") {
+				t.Fatalf("overwrite did not restore the server: %s", r.Stdout)
+			}
+		})
+	}
+}
