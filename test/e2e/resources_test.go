@@ -95,6 +95,15 @@ func TestResourceVerbs(t *testing.T) {
 				"template/filesystem created", "prompt/demo/style created")
 			must(run("", "apply", "-f", "testdata/demo.yaml"), "server/memory unchanged", "secret/github unchanged")
 
+			// Dynamic completion asks mcpd for names; kinds and aliases
+			// complete offline.
+			must(run("", "__complete", "get", "server", ""), "memory", "fetch")
+			must(run("", "__complete", "describe", "sr"), "srv")
+			must(run("", "__complete", "get", "prompts", "--project", "demo", ""), "style")
+			for _, shell := range []string{"bash", "zsh", "fish"} {
+				must(run("", "completion", shell), "__complete")
+			}
+
 			must(run("", "get", "servers"), "NAME", "TRANSPORT", "memory", "fetch", "AGE")
 			must(run("", "get", "srv", "-l", "team=infra", "-o", "name"), "server/memory")
 			if r := run("", "get", "srv", "-l", "team=infra", "-o", "name"); strings.Contains(r.Stdout, "fetch") {
@@ -309,5 +318,109 @@ func TestBackupRestore(t *testing.T) {
 				t.Fatalf("overwrite did not restore the server: %s", r.Stdout)
 			}
 		})
+	}
+}
+
+// Each bad input is refused with a message naming the document, line or
+// field, and nothing is written.
+func TestApplyBadInput(t *testing.T) {
+	bomb := "kind: Server\nmetadata: {name: bomb}\nspec:\n  command: x\n  args: &a [x, x, x, x, x, x, x, x, x]\n"
+	prev := "a"
+	for _, n := range []string{"b", "c", "d", "e", "f", "g", "h", "i"} {
+		bomb += "  " + n + ": &" + n + " [*" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + "]\n"
+		prev = n
+	}
+	secret := "kind: Secret\nmetadata: {name: github}\nspec:\n  data: {TOKEN: x}\n"
+	server := func(name string) string {
+		return "kind: Server\nmetadata: {name: " + name + "}\nspec: {command: npx}\n"
+	}
+	cases := []struct {
+		name, input string
+		big         bool
+		want        []string
+	}{
+		{name: "unknown kind", input: "kind: Widget\nmetadata: {name: w}\nspec: {}\n",
+			want: []string{"document 1 (line 1)", `unknown kind "Widget"`, "known kinds: Secret, Template, Server, Project, Prompt"}},
+		{name: "unknown field", input: secret + "---\nkind: Server\nmetadata: {name: s}\nspec:\n  transport: stdio\n  comand: npx\n",
+			want: []string{"document 2 (line 6)", "spec.comand (line 10): unknown field (did you mean command?)"}},
+		{name: "same kind and name twice", input: server("a") + "---\n" + server("a"),
+			want: []string{"document 2 (line 5)", "server/a is also defined at", "document 1 (line 1)"}},
+		{name: "alias bomb", input: bomb, want: []string{"alias bomb"}},
+		{name: "50 MB file", big: true, want: []string{"50.0 MiB", "limited to 16.0 MiB"}},
+		{name: "not an object", input: "- kind: Server\n- kind: Secret\n", want: []string{"document 1 (line 1)", "the document is a list, not an object"}},
+		{name: "missing secret key", input: secret + "---\nkind: Server\nmetadata: {name: s}\nspec:\n  command: npx\n  env:\n  - {name: T, secretRef: {name: github, key: NOPE}}\n",
+			want: []string{"document 2 (line 6)", "spec.env[0].secretRef (line 11)", "secret/github has no key NOPE (its keys: TOKEN)"}},
+		{name: "missing secret", input: "kind: Server\nmetadata: {name: s}\nspec:\n  command: npx\n  env:\n  - {name: T, secretRef: {name: nope, key: K}}\n",
+			want: []string{"spec.env[0].secretRef (line 6)", "secret/nope does not exist"}},
+		{name: "replicas 11", input: "kind: Server\nmetadata: {name: s}\nspec:\n  command: npx\n  replicas: 11\n",
+			want: []string{"spec.replicas (line 5)", "must be from 0 to 10, not 11"}},
+		{name: "command and image", input: "kind: Server\nmetadata: {name: s}\nspec:\n  command: npx\n  image: ghcr.io/x/y\n",
+			want: []string{"spec.image (line 5)", "command and image are both set"}},
+		{name: "tool in allow and deny", input: server("a") + "---\nkind: Project\nmetadata: {name: p}\nspec:\n  servers: [a]\n  tools:\n    a: {allow: [read, write], deny: [write]}\n",
+			want: []string{"document 2 (line 5)", "spec.tools.a.deny[0] (line 10)", "tool write is in both allow and deny"}},
+		{name: "document 5 of 6 invalid here", input: secret + "---\n" + server("a") + "---\n" + server("b") + "---\n" + server("c") +
+			"---\nkind: Server\nmetadata: {name: e}\nspec: {command: npx, replicas: 11}\n---\n" + server("f"),
+			want: []string{"document 5 (line 18)", "spec.replicas (line 20)", "nothing was applied"}},
+		{name: "document 5 of 6 invalid at mcpd", input: secret + "---\n" + server("a") + "---\n" + server("b") + "---\n" + server("c") +
+			"---\nkind: Project\nmetadata: {name: p}\nspec: {servers: [a, ghost]}\n---\n" + server("f"),
+			want: []string{"document 5 (line 18)", "spec.servers[1] (line 20)", "server/ghost does not exist"}},
+	}
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			m, _ := e.start(t)
+			cfg := t.TempDir()
+			if r := mcpctl(t, cfg, adminPassword+"\n", "login", "--mcpd-url", m.URL, "--email", adminEmail, "--password-stdin"); r.Code != 0 {
+				t.Fatalf("login: %+v", r)
+			}
+			for _, c := range cases {
+				file := filepath.Join(t.TempDir(), "in.yaml")
+				if c.big {
+					f, _ := os.Create(file)
+					f.Truncate(50 << 20) // sparse: cheap to make
+					f.Close()
+				} else {
+					os.WriteFile(file, []byte(c.input), 0o600)
+				}
+				r := mcpctl(t, cfg, "", "apply", "-f", file)
+				if r.Code != 1 {
+					t.Errorf("%s: exit %d, want 1\nstderr: %s", c.name, r.Code, r.Stderr)
+				}
+				for _, w := range c.want {
+					if !strings.Contains(r.Stderr, w) {
+						t.Errorf("%s: want %q in stderr:\n%s", c.name, w, r.Stderr)
+					}
+				}
+				if got := mcpctl(t, cfg, "", "get", "all", "-A", "-o", "name"); got.Stdout != "" {
+					t.Fatalf("%s: objects were written: %s", c.name, got.Stdout)
+				}
+			}
+		})
+	}
+}
+
+// --dry-run=server reports what would change and writes nothing.
+func TestApplyDryRun(t *testing.T) {
+	t.Parallel()
+	m := startMcpd(t, "")
+	cfg := t.TempDir()
+	if r := mcpctl(t, cfg, adminPassword+"\n", "login", "--mcpd-url", m.URL, "--email", adminEmail, "--password-stdin"); r.Code != 0 {
+		t.Fatalf("login: %+v", r)
+	}
+	in := "kind: Server\nmetadata: {name: s}\nspec: {command: npx, replicas: 1}\n"
+	if r := mcpctl(t, cfg, in, "apply", "-f", "-", "--dry-run=server"); r.Code != 0 || !strings.Contains(r.Stdout, "server/s created (server dry run)") {
+		t.Fatalf("dry run create: %+v", r)
+	}
+	if r := mcpctl(t, cfg, "", "get", "servers", "-o", "name"); r.Stdout != "" {
+		t.Fatalf("dry run wrote: %s", r.Stdout)
+	}
+	mcpctl(t, cfg, in, "apply", "-f", "-")
+	changed := strings.Replace(in, "replicas: 1", "replicas: 2", 1)
+	r := mcpctl(t, cfg, changed, "apply", "-f", "-", "--dry-run=server")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "server/s configured (server dry run)") || !strings.Contains(r.Stdout, "spec.replicas: 1 -> 2") {
+		t.Fatalf("dry run update: %+v", r)
+	}
+	if r := mcpctl(t, cfg, "", "get", "server", "s", "-o", "yaml"); !strings.Contains(r.Stdout, "replicas: 1") {
+		t.Fatalf("dry run changed the server: %s", r.Stdout)
 	}
 }
