@@ -20,7 +20,7 @@ lint: ## gofmt check and go vet
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
 
-bench: build ## load-test mcpd (SQLite and PostgreSQL) with wrk; see docs/benchmarks.md
+bench: build ## load-test mcpd (SQLite and PostgreSQL) with hey, and the resource API at scale; see docs/benchmarks.md
 	./.ci/bench.sh
 
 run: build ## start mcpd on the embedded defaults (SQLite, 127.0.0.1:3100)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load run behind docs/benchmarks.md: audited, authenticated GET throughput
 # of the real mcpd binary with hey, on SQLite and on PostgreSQL (a cluster
-# with fsync on), plus the unauthenticated /healthz baseline in the same run.
+# with fsync on), plus the unauthenticated /healthz baseline in the same run;
+# then the resource API at scale (apply of 1,000 servers, lists over 10,000).
 #   N=200000 C=32 make bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,3 +17,8 @@ echo "| engine | endpoint | requests | connections | req/s | p50 ms | p99 ms | a
 echo "|---|---|---|---|---|---|---|---|"
 go run ./test/loadrun -engine sqlite -n "$N" -c "$C" -bin bin
 go run ./test/loadrun -engine postgres -pg-url "$pg" -n "$N" -c "$C" -bin bin
+echo
+echo "| engine | operation | time | memory / rate |"
+echo "|---|---|---|---|"
+go run ./test/loadrun -scenario resources -engine sqlite -bin bin
+go run ./test/loadrun -scenario resources -engine postgres -pg-url "$pg" -bin bin

@@ -95,7 +95,7 @@ type setup struct {
 	routes func(*Server)
 }
 
-func newEnv(t *testing.T, changes ...func(*setup)) *env {
+func newEnv(t testing.TB, changes ...func(*setup)) *env {
 	t.Helper()
 	su := setup{
 		cfg: Config{
@@ -173,7 +173,7 @@ type resp struct {
 	body   []byte
 }
 
-func (e *env) do(t *testing.T, r req) resp {
+func (e *env) do(t testing.TB, r req) resp {
 	t.Helper()
 	var body io.Reader
 	if r.body != "" {
@@ -199,7 +199,7 @@ func (e *env) do(t *testing.T, r req) resp {
 	return e.send(t, hr)
 }
 
-func (e *env) send(t *testing.T, hr *http.Request) resp {
+func (e *env) send(t testing.TB, hr *http.Request) resp {
 	t.Helper()
 	res, err := e.srv.Client().Do(hr)
 	if err != nil {
@@ -223,7 +223,7 @@ func loginReq(email, password string) req {
 }
 
 // login logs in and returns the token, failing the test otherwise.
-func (e *env) login(t *testing.T, email, password string) string {
+func (e *env) login(t testing.TB, email, password string) string {
 	t.Helper()
 	r := e.do(t, loginReq(email, password))
 	if r.status != http.StatusOK {

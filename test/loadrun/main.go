@@ -27,58 +27,94 @@ import (
 func main() {
 	engine := flag.String("engine", "sqlite", "sqlite or postgres")
 	pgAdmin := flag.String("pg-url", os.Getenv("MCPD_TEST_DATABASE_URL"), "PostgreSQL admin URL (postgres engine)")
+	scenario := flag.String("scenario", "requests", "requests (audited GET throughput) or resources (apply and list at scale)")
 	n := flag.Int("n", 200000, "requests per run")
 	c := flag.Int("c", 32, "concurrent connections")
-	bin := flag.String("bin", "bin", "directory holding the mcpd binary")
+	bin := flag.String("bin", "bin", "directory holding the mcpd and mcpctl binaries")
 	flag.Parse()
-	if err := run(*engine, *pgAdmin, *n, *c, *bin); err != nil {
+	m, err := start(*engine, *pgAdmin, *bin)
+	if err == nil {
+		defer m.cleanup()
+		switch *scenario {
+		case "requests":
+			err = runRequests(m, *n, *c)
+		case "resources":
+			err = runResources(m)
+		default:
+			err = fmt.Errorf("unknown -scenario %q: use requests or resources", *scenario)
+		}
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadrun:", err)
 		os.Exit(1)
 	}
 }
 
-func run(engine, pgAdmin string, n, c int, bin string) error {
+// mcpd is one running mcpd and a token of its admin.
+type mcpd struct {
+	engine, dir, dbURL, base, token, bin string
+	cmd                                  *exec.Cmd
+}
+
+func (m *mcpd) cleanup() {
+	if m.cmd.ProcessState == nil {
+		m.cmd.Process.Kill()
+		m.cmd.Wait()
+	}
+	os.RemoveAll(m.dir)
+}
+
+const (
+	benchEmail    = "bench@example.com"
+	benchPassword = "bench-password-123"
+)
+
+// start runs mcpd on a free port on a fresh store and logs in.
+func start(engine, pgAdmin, bin string) (*mcpd, error) {
 	dir, err := os.MkdirTemp("", "loadrun-")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	m := &mcpd{engine: engine, dir: dir, bin: bin}
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "MCPD_DATA_DIR=" + dir,
 		"MCPD_RATE_LIMIT=off", "MCPD_LOG_LEVEL=warn",
-		"MCPD_BOOTSTRAP_ADMIN_EMAIL=bench@example.com", "MCPD_BOOTSTRAP_ADMIN_PASSWORD=bench-password-123"}
-	var dbURL string
+		"MCPD_BOOTSTRAP_ADMIN_EMAIL=" + benchEmail, "MCPD_BOOTSTRAP_ADMIN_PASSWORD=" + benchPassword}
 	if engine == "postgres" {
-		if dbURL, err = freshDatabase(pgAdmin); err != nil {
-			return err
+		if m.dbURL, err = freshDatabase(pgAdmin); err != nil {
+			return nil, err
 		}
-		env = append(env, "MCPD_DATABASE_URL="+dbURL)
+		env = append(env, "MCPD_DATABASE_URL="+m.dbURL)
 	}
 	addr, err := freeAddr()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	env = append(env, "MCPD_LISTEN="+addr)
-	cmd := exec.Command(filepath.Join(bin, "mcpd"))
-	cmd.Env, cmd.Stderr = env, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return err
+	m.cmd = exec.Command(filepath.Join(bin, "mcpd"))
+	m.cmd.Env, m.cmd.Stderr = env, os.Stderr
+	if err := m.cmd.Start(); err != nil {
+		return nil, err
 	}
-	defer cmd.Process.Kill()
-	base := "http://" + addr
-	cl, _ := client.New(base, client.Options{})
-	var token string
+	m.base = "http://" + addr
+	cl, _ := client.New(m.base, client.Options{})
 	for i := 0; ; i++ {
-		resp, err := cl.Login(context.Background(), "bench@example.com", "bench-password-123")
+		resp, err := cl.Login(context.Background(), benchEmail, benchPassword)
 		if err == nil {
-			token = resp.Token
-			break
+			m.token = resp.Token
+			return m, nil
 		}
 		if i > 100 {
-			return fmt.Errorf("login: %w", err)
+			m.cleanup()
+			return nil, fmt.Errorf("login: %w", err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
 
+// runRequests measures audited GET throughput with hey and checks that
+// every request left one audit row.
+func runRequests(m *mcpd, n, c int) error {
+	engine, dir, dbURL, base, token, cmd := m.engine, m.dir, m.dbURL, m.base, m.token, m.cmd
 	baseline, err := hey(n, c, base+"/healthz", "")
 	if err != nil {
 		return err
