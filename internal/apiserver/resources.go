@@ -125,10 +125,16 @@ func (s *Server) listObjects(k v1.Kind) http.HandlerFunc {
 			}
 			f.After = after
 		}
+		if _, err := keyOf(k, r); err != nil {
+			fe = append(fe, toAPIError(err).details...)
+		}
 		project := q.Get("project")
 		if project != "" {
 			if msg := v1.ValidateName(project); msg != "" {
 				fe.Add("project", "%s", msg)
+			}
+			if p := r.PathValue("project"); p != "" && project != p {
+				fe.Add("project", "must be %s, the project in the path, or be left out", p)
 			}
 			if k.Kind != "Server" && !k.Scoped {
 				fe.Add("project", "only servers and project-scoped kinds can be listed by project")
@@ -159,7 +165,9 @@ func (s *Server) listObjects(k v1.Kind) http.HandlerFunc {
 			}
 		}
 		out := v1.ObjectList{Items: []v1.Object{}}
-		f.Limit = limit
+		// One row more than the page: when it exists there is a next page,
+		// and a page that ends the listing carries no cursor.
+		f.Limit = limit + 1
 		for len(out.Items) < limit {
 			page, err := s.store.ListResources(r.Context(), f)
 			if err != nil {
@@ -249,8 +257,21 @@ func onlyParams(r *http.Request, allowed ...string) error {
 			fe.Add(p, "unknown query parameter; allowed: %s", strings.Join(allowed, ", "))
 		}
 	}
+	// A flag read as false unless it is exactly "true" would turn
+	// ?dryRun=1 into a real write: anything but true or false is refused.
+	for _, a := range allowed {
+		if !flagParams[a] {
+			continue
+		}
+		if v := r.URL.Query().Get(a); v != "" && v != "true" && v != "false" {
+			fe.Add(a, "must be true or false")
+		}
+	}
 	return fe.Err()
 }
+
+// flagParams are the query parameters that take true or false.
+var flagParams = map[string]bool{"dryRun": true, "cascade": true}
 
 func (s *Server) readObject(r *http.Request, key store.ResourceKey, reveal bool) (v1.Object, error) {
 	res, err := s.store.GetResource(r.Context(), key)

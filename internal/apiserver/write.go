@@ -111,8 +111,7 @@ func (s *Server) writeObjects(ctx context.Context, ops []writeOp, onConflict str
 	var fe v1.FieldErrors
 	first := map[store.ResourceKey]string{}
 	for _, op := range ops {
-		op.obj.Normalize()
-		if err := op.obj.Validate(); err != nil {
+		if err := op.obj.Prepare(); err != nil {
 			fe = append(fe, prefixed(op.path, err)...)
 		}
 		key := objectKey(op.obj)

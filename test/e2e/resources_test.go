@@ -88,7 +88,7 @@ func TestResourceVerbs(t *testing.T) {
 					}
 				}
 			}
-			must(run(adminPassword+"\n", "login", "--mcpd-url", m.URL, "--email", adminEmail, "--password-stdin"))
+			cliLogin(t, cfg, m.URL)
 
 			must(run("", "apply", "-f", "testdata/demo.yaml"),
 				"project/demo created", "secret/github created", "server/memory created", "server/fetch created",
@@ -119,7 +119,7 @@ func TestResourceVerbs(t *testing.T) {
 			must(all)
 			m2, _ := e.start(t)
 			cfg2 := t.TempDir()
-			must(mcpctl(t, cfg2, adminPassword+"\n", "login", "--mcpd-url", m2.URL, "--email", adminEmail, "--password-stdin"))
+			cliLogin(t, cfg2, m2.URL)
 			must(mcpctl(t, cfg2, all.Stdout, "apply", "-f", "-"), "server/memory created", "prompt/demo/style created")
 			again := mcpctl(t, cfg2, "", "get", "all", "-A", "-o", "yaml")
 			must(again)
@@ -222,9 +222,7 @@ func TestSecretKeyFileSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	m := startMcpd(t, dir)
 	cfg := t.TempDir()
-	if r := mcpctl(t, cfg, adminPassword+"\n", "login", "--mcpd-url", m.URL, "--email", adminEmail, "--password-stdin"); r.Code != 0 {
-		t.Fatalf("login: %+v", r)
-	}
+	cliLogin(t, cfg, m.URL)
 	if r := mcpctl(t, cfg, secretValue+"\n", "create", "secret", "github", "--data-stdin", "TOKEN"); r.Code != 0 {
 		t.Fatalf("create secret: %+v", r)
 	}
@@ -234,9 +232,7 @@ func TestSecretKeyFileSurvivesRestart(t *testing.T) {
 	}
 	m.Stop()
 	m = startMcpd(t, dir)
-	if r := mcpctl(t, cfg, adminPassword+"\n", "login", "--mcpd-url", m.URL, "--email", adminEmail, "--password-stdin"); r.Code != 0 {
-		t.Fatalf("login after restart: %+v", r)
-	}
+	cliLogin(t, cfg, m.URL)
 	r := mcpctl(t, cfg, "", "get", "secret", "github", "--reveal", "-o", "yaml")
 	if r.Code != 0 || !strings.Contains(r.Stdout, "TOKEN: "+secretValue) {
 		t.Fatalf("reveal after restart: %+v", r)
@@ -250,9 +246,7 @@ func TestBackupRestore(t *testing.T) {
 			m, _ := e.start(t)
 			cfg := t.TempDir()
 			run := func(stdin string, args ...string) result { return mcpctl(t, cfg, stdin, args...) }
-			if r := run(adminPassword+"\n", "login", "--mcpd-url", m.URL, "--email", adminEmail, "--password-stdin"); r.Code != 0 {
-				t.Fatalf("login: %+v", r)
-			}
+			cliLogin(t, cfg, m.URL)
 			if r := run("", "apply", "-f", "testdata/demo.yaml"); r.Code != 0 {
 				t.Fatalf("apply: %+v", r)
 			}
@@ -277,9 +271,7 @@ func TestBackupRestore(t *testing.T) {
 			m2, _ := e.start(t)
 			cfg2 := t.TempDir()
 			run2 := func(stdin string, args ...string) result { return mcpctl(t, cfg2, stdin, args...) }
-			if r := run2(adminPassword+"\n", "login", "--mcpd-url", m2.URL, "--email", adminEmail, "--password-stdin"); r.Code != 0 {
-				t.Fatalf("login 2: %+v", r)
-			}
+			cliLogin(t, cfg2, m2.URL)
 			if r := run2("not the passphrase\n", "restore", "-f", archive, "--passphrase-stdin"); r.Code != 1 || !strings.Contains(r.Stderr, "passphrase is wrong") {
 				t.Fatalf("wrong passphrase: %+v", r)
 			}
@@ -370,9 +362,7 @@ func TestApplyBadInput(t *testing.T) {
 			t.Parallel()
 			m, _ := e.start(t)
 			cfg := t.TempDir()
-			if r := mcpctl(t, cfg, adminPassword+"\n", "login", "--mcpd-url", m.URL, "--email", adminEmail, "--password-stdin"); r.Code != 0 {
-				t.Fatalf("login: %+v", r)
-			}
+			cliLogin(t, cfg, m.URL)
 			for _, c := range cases {
 				file := filepath.Join(t.TempDir(), "in.yaml")
 				if c.big {
@@ -404,9 +394,7 @@ func TestApplyDryRun(t *testing.T) {
 	t.Parallel()
 	m := startMcpd(t, "")
 	cfg := t.TempDir()
-	if r := mcpctl(t, cfg, adminPassword+"\n", "login", "--mcpd-url", m.URL, "--email", adminEmail, "--password-stdin"); r.Code != 0 {
-		t.Fatalf("login: %+v", r)
-	}
+	cliLogin(t, cfg, m.URL)
 	in := "kind: Server\nmetadata: {name: s}\nspec: {command: npx, replicas: 1}\n"
 	if r := mcpctl(t, cfg, in, "apply", "-f", "-", "--dry-run=server"); r.Code != 0 || !strings.Contains(r.Stdout, "server/s created (server dry run)") {
 		t.Fatalf("dry run create: %+v", r)
@@ -422,5 +410,32 @@ func TestApplyDryRun(t *testing.T) {
 	}
 	if r := mcpctl(t, cfg, "", "get", "server", "s", "-o", "yaml"); !strings.Contains(r.Stdout, "replicas: 1") {
 		t.Fatalf("dry run changed the server: %s", r.Stdout)
+	}
+}
+
+// The README's quick start: the secret from standard input, then the
+// examples directory.
+func TestExamplesApply(t *testing.T) {
+	t.Parallel()
+	m := startMcpd(t, "")
+	cfg := t.TempDir()
+	cliLogin(t, cfg, m.URL)
+	if r := mcpctl(t, cfg, "ghp_example\n", "create", "secret", "github", "--data-stdin", "TOKEN"); r.Code != 0 {
+		t.Fatalf("create secret: %+v", r)
+	}
+	r := mcpctl(t, cfg, "", "apply", "-f", "../../examples/demo/")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "project/demo created") || !strings.Contains(r.Stdout, "server/github created") {
+		t.Fatalf("apply examples: %+v", r)
+	}
+	if r := mcpctl(t, cfg, "", "create", "server", "notes", "--from-template", "filesystem", "--set", "ROOT=/tmp/notes"); r.Code != 0 {
+		t.Fatalf("server from the example template: %+v", r)
+	}
+}
+
+// cliLogin logs the CLI with its config in cfg into the mcpd at url.
+func cliLogin(t testing.TB, cfg, url string) {
+	t.Helper()
+	if r := mcpctl(t, cfg, adminPassword+"\n", "login", "--mcpd-url", url, "--email", adminEmail, "--password-stdin"); r.Code != 0 {
+		t.Fatalf("login: %+v", r)
 	}
 }

@@ -158,6 +158,19 @@ func (o *Object) Normalize() {
 	o.Metadata.CreatedAt, o.Metadata.UpdatedAt = nil, nil
 }
 
+// Prepare validates an input object and, when it is valid, fills its
+// defaults and validates it again (what is stored is checked too). The
+// first pass reports problems at the fields that were set, not again at
+// defaults derived from them.
+func (o *Object) Prepare() error {
+	err := o.Validate()
+	o.Normalize()
+	if err == nil {
+		err = o.Validate()
+	}
+	return err
+}
+
 // ObjectList is one page of a list endpoint. NextCursor is empty on the
 // last page.
 type ObjectList struct {

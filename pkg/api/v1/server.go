@@ -84,7 +84,8 @@ type HealthCheck struct {
 	Arguments map[string]any `json:"arguments,omitempty"`
 	// Interval between probes: default 30s, 1s to 1h.
 	Interval Duration `json:"interval,omitempty"`
-	// Timeout of one probe: default 10s, at most Interval.
+	// Timeout of one probe: default 10s (or Interval, if shorter), at most
+	// Interval.
 	Timeout Duration `json:"timeout,omitempty"`
 	// FailureThreshold is how many failed probes in a row make an
 	// instance unhealthy: default 3, 1 to 100.
@@ -129,7 +130,11 @@ func (s *ServerSpec) Default() {
 			h.Interval = "30s"
 		}
 		if h.Timeout == "" {
+			// 10s, but never longer than a shorter interval.
 			h.Timeout = "10s"
+			if iv, err := time.ParseDuration(string(h.Interval)); err == nil && iv < 10*time.Second {
+				h.Timeout = h.Interval
+			}
 		}
 		if h.FailureThreshold == 0 {
 			h.FailureThreshold = 3

@@ -49,7 +49,7 @@ func TestServerSpecDefault(t *testing.T) {
 		{"partial health check",
 			ServerSpec{Command: "x", HealthCheck: &HealthCheck{Tool: "ping", Interval: "5s", FailureThreshold: 1}},
 			ServerSpec{Command: "x", Transport: TransportStdio, Runtime: RuntimeProcess, Replicas: new(1), SessionMode: SessionShared,
-				HealthCheck: &HealthCheck{Tool: "ping", Interval: "5s", Timeout: "10s", FailureThreshold: 1}}},
+				HealthCheck: &HealthCheck{Tool: "ping", Interval: "5s", Timeout: "5s", FailureThreshold: 1}}},
 		{"no source",
 			ServerSpec{},
 			ServerSpec{Transport: TransportStdio, Replicas: new(1), SessionMode: SessionShared}},
@@ -215,11 +215,12 @@ func TestServerSpecValidate(t *testing.T) {
 			FieldErrors{{"spec.healthCheck.timeout", "must be from 100ms to 1h0m0s, not 10ms"}}},
 		{"timeout longer than interval", ServerSpec{Command: "x", HealthCheck: &HealthCheck{Interval: "5s", Timeout: "10s"}},
 			FieldErrors{{"spec.healthCheck.timeout", "must not be longer than interval (5s)"}}},
-		{"default timeout longer than interval", func() ServerSpec {
+		// The default timeout (10s) shrinks to a shorter interval.
+		{"short interval without timeout", func() ServerSpec {
 			s := ServerSpec{Command: "x", HealthCheck: &HealthCheck{Interval: "2s"}}
 			s.Default()
 			return s
-		}(), FieldErrors{{"spec.healthCheck.timeout", "must not be longer than interval (2s)"}}},
+		}(), nil},
 		{"failureThreshold 101", ServerSpec{Command: "x", HealthCheck: &HealthCheck{FailureThreshold: 101}},
 			FieldErrors{{"spec.healthCheck.failureThreshold", "must be from 1 to 100, not 101"}}},
 		{"failureThreshold -1", ServerSpec{Command: "x", HealthCheck: &HealthCheck{FailureThreshold: -1}},
