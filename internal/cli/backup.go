@@ -56,7 +56,7 @@ type KDFParams struct {
 const minPassphrase = 12
 
 func deriveKey(pass string, p KDFParams) ([]byte, error) {
-	if p.Name != "argon2id" || len(p.Salt) < 16 || p.Time < 1 || p.Time > 10 || p.Memory < 8<<10 || p.Memory > 1<<20 || p.Threads < 1 {
+	if p.Name != "argon2id" || len(p.Salt) < 16 || p.Time < 1 || p.Time > 6 || p.Memory < 8<<10 || p.Memory > 256<<10 || p.Threads < 1 || p.Threads > 16 {
 		return nil, errors.New("the archive's key derivation parameters are not ones mcpctl writes; the file may be damaged")
 	}
 	return argon2.IDKey([]byte(pass), p.Salt, p.Time, p.Memory, p.Threads, 32), nil

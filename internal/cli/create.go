@@ -48,8 +48,7 @@ func (c *createOptions) create(ctx context.Context, obj *v1.Object) error {
 		obj.Metadata.Labels = labels
 	}
 	obj.APIVersion = v1.APIVersion
-	obj.Normalize()
-	if err := obj.Validate(); err != nil {
+	if err := obj.Prepare(); err != nil {
 		return err
 	}
 	if c.dryRun {

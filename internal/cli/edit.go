@@ -173,10 +173,13 @@ func runEditor(o *EditOptions, file string) error {
 	return nil
 }
 
+// stripComments drops blank lines and the comment lines edit writes, which
+// start in the first column. An indented '#' line is kept: it may be text
+// of a block scalar, such as a markdown heading in a prompt.
 func stripComments(b []byte) []byte {
 	var out bytes.Buffer
 	for _, line := range bytes.Split(b, []byte("\n")) {
-		if t := bytes.TrimSpace(line); len(t) == 0 || t[0] == '#' {
+		if len(bytes.TrimSpace(line)) == 0 || line[0] == '#' {
 			continue
 		}
 		out.Write(line)

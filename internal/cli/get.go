@@ -100,6 +100,12 @@ func getRun(ctx context.Context, o *GetOptions) error {
 	if _, err := v1.ParseSelector(o.LabelSelector); err != nil {
 		return &UsageError{Msg: err.Error()}
 	}
+	if !strings.EqualFold(o.Kind, "all") {
+		// A mistyped kind is reported before a missing login.
+		if _, err := resolveKind(o.Kind); err != nil {
+			return err
+		}
+	}
 	c, err := o.F.APIClient()
 	if err != nil {
 		return err

@@ -247,6 +247,11 @@ func listItems(n *yaml.Node) []*yaml.Node {
 
 // decodeNode converts, decodes and validates one document.
 func decodeNode(d *Document, node *yaml.Node) (*v1.Object, error) {
+	// Measure first: converting a bomb up to the limit would already cost
+	// seconds and hundreds of MiB.
+	if expandedSize(node, map[*yaml.Node]int{}) > maxNodes {
+		return nil, errAliasBomb
+	}
 	c := converter{lines: d.lines}
 	v, err := c.value(node, "", 0)
 	if err != nil {
@@ -256,8 +261,7 @@ func decodeNode(d *Document, node *yaml.Node) (*v1.Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	obj.Normalize()
-	return obj, obj.Validate()
+	return obj, obj.Prepare()
 }
 
 func fieldProblems(d *Document, err error) []string {
@@ -276,6 +280,38 @@ func isNull(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
 }
 
+var errAliasBomb = fmt.Errorf("the document expands to more than %d values (a YAML alias bomb?); refused", maxNodes)
+
+// expandedSize counts the values n expands to, as converter.value would,
+// without expanding aliases: each node is measured once. A node that
+// contains an alias to itself counts as too large.
+func expandedSize(n *yaml.Node, memo map[*yaml.Node]int) int {
+	if s, ok := memo[n]; ok {
+		return s
+	}
+	memo[n] = maxNodes + 1 // until measured: a cycle is infinite
+	s := 1
+	children := n.Content
+	switch {
+	case n.Kind == yaml.AliasNode && n.Alias != nil:
+		children = []*yaml.Node{n.Alias}
+	case n.Kind == yaml.MappingNode:
+		// Keys are not values.
+		children = nil
+		for i := 1; i < len(n.Content); i += 2 {
+			children = append(children, n.Content[i])
+		}
+	}
+	for _, c := range children {
+		if s += expandedSize(c, memo); s > maxNodes {
+			s = maxNodes + 1
+			break
+		}
+	}
+	memo[n] = s
+	return s
+}
+
 // converter turns a YAML node tree into maps, slices and scalars, noting
 // the line of every path and bounding alias expansion.
 type converter struct {
@@ -286,7 +322,7 @@ type converter struct {
 func (c *converter) value(n *yaml.Node, path string, depth int) (any, error) {
 	c.nodes++
 	if c.nodes > maxNodes {
-		return nil, fmt.Errorf("the document expands to more than %d values (a YAML alias bomb?); refused", maxNodes)
+		return nil, errAliasBomb
 	}
 	if depth > 64 {
 		return nil, errors.New("the document nests deeper than 64 levels; refused")

@@ -128,6 +128,10 @@ func PairsPatch(pairs []string) (map[string]any, error) {
 		if parts[0] == "metadata" && (len(parts) < 3 || parts[1] != "labels") {
 			return nil, &UsageError{Msg: fmt.Sprintf("%q: of metadata only labels can be patched (metadata.labels.KEY=VALUE)", path)}
 		}
+		if parts[0] == "metadata" {
+			// A label key may hold dots: metadata.labels.mcpctl.dev/template.
+			parts = []string{"metadata", "labels", strings.Join(parts[2:], ".")}
+		}
 		var v any
 		if err := yaml.Unmarshal([]byte(raw), &v); err != nil {
 			return nil, &UsageError{Msg: fmt.Sprintf("%q: the value is not valid YAML: %v", p, err)}

@@ -39,6 +39,9 @@ type objectList struct {
 func printObjects(w io.Writer, format string, objs []v1.Object, single bool, now time.Time) error {
 	switch format {
 	case "json":
+		if objs == nil {
+			objs = []v1.Object{} // "items": [], not null: scripts iterate it
+		}
 		var v any = objectList{APIVersion: v1.APIVersion, Kind: "List", Items: objs}
 		if single && len(objs) == 1 {
 			v = objs[0]
