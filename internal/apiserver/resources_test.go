@@ -1361,3 +1361,42 @@ func TestConcurrentConditionalUpdates(t *testing.T) {
 		t.Errorf("final version %s, want 2", v)
 	}
 }
+
+// Patches without a resourceVersion racing each other all apply: one that
+// loses the race is recomputed on the new version, so no change is lost.
+func TestConcurrentUnconditionalPatches(t *testing.T) {
+	t.Parallel()
+	c := newClient(t)
+	c.apply(t, doc("Server", "memory", `{"command":"npx"}`))
+	const n = 4
+	statuses := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := `{"metadata":{"labels":{"l` + strconv.Itoa(i) + `":"x"}}}`
+			hr, _ := http.NewRequest("PATCH", c.srv.URL+"/api/v1/servers/memory", strings.NewReader(body))
+			hr.Header.Set("Content-Type", "application/merge-patch+json")
+			hr.Header.Set("Authorization", "Bearer "+c.tok)
+			res, err := c.srv.Client().Do(hr)
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			res.Body.Close()
+			statuses <- res.StatusCode
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	for s := range statuses {
+		if s != http.StatusOK {
+			t.Errorf("a patch answered %d, want 200", s)
+		}
+	}
+	got := c.get(t, "/api/v1/servers/memory").Metadata.Labels
+	if diff := cmp.Diff(map[string]string{"l0": "x", "l1": "x", "l2": "x", "l3": "x"}, got); diff != "" {
+		t.Errorf("labels after %d racing patches (-want +got):\n%s", n, diff)
+	}
+}

@@ -16,6 +16,10 @@ import (
 	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
 )
 
+// errStaleVersion marks a write refused because the object changed since
+// the version it was based on.
+var errStaleVersion = errors.New("stale resourceVersion")
+
 // writeMode says whether an object may be created, updated, or either.
 type writeMode int
 
@@ -216,8 +220,10 @@ func (s *Server) stage(tx store.ResourceTx, st *staged, onConflict string, dry b
 				o.ID()+" already exists and --on-conflict is fail; nothing was written")
 		}
 		if rv := o.Metadata.ResourceVersion; rv != "" && rv != strconv.FormatInt(cur.Version, 10) {
-			return newError(http.StatusConflict, v1.CodeConflict,
+			ae := newError(http.StatusConflict, v1.CodeConflict,
 				v1.StaleVersionMessage(o.ID(), rv, strconv.FormatInt(cur.Version, 10)))
+			ae.cause = errStaleVersion
+			return ae
 		}
 	}
 	next := store.Resource{ResourceKey: key, Labels: o.Metadata.Labels}
