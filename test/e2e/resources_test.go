@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"database/sql"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -437,5 +438,50 @@ func cliLogin(t testing.TB, cfg, url string) {
 	t.Helper()
 	if r := mcpctl(t, cfg, adminPassword+"\n", "login", "--mcpd-url", url, "--email", adminEmail, "--password-stdin"); r.Code != 0 {
 		t.Fatalf("login: %+v", r)
+	}
+}
+
+// mcpd rotate-secret-key beside a running mcpd: the values move to a new
+// key, the running mcpd keeps reading them (it re-reads the key file), and
+// so does a restarted one.
+func TestRotateSecretKey(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	m := startMcpd(t, dir)
+	cfg := t.TempDir()
+	cliLogin(t, cfg, m.URL)
+	if r := mcpctl(t, cfg, secretValue+"\n", "create", "secret", "github", "--data-stdin", "TOKEN"); r.Code != 0 {
+		t.Fatalf("create secret: %+v", r)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "secret-key"))
+
+	cmd := exec.Command(filepath.Join(binDir, "mcpd"), "rotate-secret-key")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "MCPD_DATA_DIR=" + dir}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "re-encrypted 1 values in 1 secrets with key") {
+		t.Fatalf("rotate-secret-key: %v\n%s", err, out)
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, "secret-key"))
+	if bytes.Equal(before, after) || strings.Contains(string(out), secretValue) {
+		t.Fatalf("the key file did not change, or the output shows the value:\n%s", out)
+	}
+	reveal := func(url string) {
+		t.Helper()
+		r := mcpctl(t, cfg, "", "get", "secret", "github", "--reveal", "-o", "yaml")
+		if r.Code != 0 || !strings.Contains(r.Stdout, "TOKEN: "+secretValue) {
+			t.Fatalf("reveal from %s after rotation: %+v", url, r)
+		}
+	}
+	reveal("the running mcpd")
+	// A value written after the rotation uses the new key too.
+	if r := mcpctl(t, cfg, "v2\n", "create", "secret", "other", "--data-stdin", "K"); r.Code != 0 {
+		t.Fatalf("create after rotation: %+v", r)
+	}
+	m.Stop()
+	m = startMcpd(t, dir)
+	cliLogin(t, cfg, m.URL)
+	reveal("a restarted mcpd")
+	if strings.Contains(m.Log(), "keys mcpd does not have") {
+		t.Fatalf("after rotation mcpd finds values under unknown keys:\n%s", m.Log())
 	}
 }
