@@ -374,7 +374,8 @@ func (c *converter) value(n *yaml.Node, path string, depth int) (any, error) {
 	case yaml.ScalarNode:
 		var v any
 		if err := n.Decode(&v); err != nil {
-			return nil, fmt.Errorf("line %d: %v", n.Line, err)
+			// The decoder's message quotes the value, which may be secret.
+			return nil, fmt.Errorf("line %d: the value cannot be read as %s", n.Line, n.Tag)
 		}
 		switch x := v.(type) {
 		case int:

@@ -141,7 +141,7 @@ spec:
 			name:         "a scalar document is refused",
 			source:       "f.yaml",
 			data:         "hello\n",
-			wantProblems: []string{`f.yaml: document 1 (line 1): the document is the string "hello", not an object`},
+			wantProblems: []string{`f.yaml: document 1 (line 1): the document is a string, not an object`},
 		},
 		{
 			name:         "a syntax error stops the stream and names the document",

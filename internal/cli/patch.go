@@ -134,10 +134,12 @@ func PairsPatch(pairs []string) (map[string]any, error) {
 		}
 		var v any
 		if err := yaml.Unmarshal([]byte(raw), &v); err != nil {
-			return nil, &UsageError{Msg: fmt.Sprintf("%q: the value is not valid YAML: %v", p, err)}
+			return nil, &UsageError{Msg: fmt.Sprintf("%s: the value is not valid YAML (quote it)", path)}
 		}
-		if parts[0] == "metadata" && v != nil {
-			v = raw // label values are strings even when they look like numbers
+		// Label values and secret values are strings even when they look
+		// like numbers (a PIN 0123 is not the octal 83).
+		if v != nil && (parts[0] == "metadata" || len(parts) > 2 && parts[1] == "data") {
+			v = raw
 		}
 		m := root
 		for _, s := range parts[:len(parts)-1] {

@@ -439,6 +439,11 @@ func TestPairsPatch(t *testing.T) {
 				"tier": "5", "on": "true", "team": "infra", "gone": nil}}},
 		},
 		{
+			name:  "secret values stay strings (a PIN is not octal)",
+			pairs: []string{"data.PIN=0123", "data.ON=true"},
+			want:  map[string]any{"spec": map[string]any{"data": map[string]any{"PIN": "0123", "ON": "true"}}},
+		},
+		{
 			name:  "a label key with a DNS prefix",
 			pairs: []string{"metadata.labels.mcpctl.dev/template=fs", "replicas=0"},
 			want: map[string]any{
@@ -454,7 +459,7 @@ func TestPairsPatch(t *testing.T) {
 		{name: "no =", pairs: []string{"replicas"}, wantErr: `"replicas" is not FIELD=VALUE`},
 		{name: "no field", pairs: []string{"=2"}, wantErr: `"=2" is not FIELD=VALUE`},
 		{name: "empty segment", pairs: []string{"healthCheck..interval=1s"}, wantErr: `"healthCheck..interval" has an empty path segment`},
-		{name: "bad YAML", pairs: []string{"args=[a"}, wantErr: `"args=[a": the value is not valid YAML`},
+		{name: "bad YAML", pairs: []string{"args=[a"}, wantErr: "args: the value is not valid YAML (quote it)"},
 		{name: "one bad pair of several", pairs: []string{"replicas=2", "oops"}, wantErr: `"oops" is not FIELD=VALUE`},
 	}
 	for _, tc := range tests {

@@ -206,28 +206,24 @@ func isInteger(v any) bool {
 	return ok && f == math.Trunc(f) && math.Abs(f) < 1<<53
 }
 
-// describeJSON names the JSON type of v for messages.
+// describeJSON names the JSON type of v for messages. It never shows the
+// value: the field may be a secret's (spec.data.TOKEN given as a number),
+// and messages end up in CI logs.
 func describeJSON(v any) string {
-	switch x := v.(type) {
+	switch v.(type) {
 	case nil:
 		return "null"
 	case string:
-		if len(x) > 40 {
-			x = x[:40] + "..."
-		}
-		return fmt.Sprintf("the string %q", x)
+		return "a string"
 	case bool:
-		return fmt.Sprintf("the boolean %v", x)
+		return "a boolean"
 	case map[string]any:
 		return "an object"
 	case []any:
 		return "a list"
 	}
 	if _, ok := number(v); ok {
-		// As written in JSON: 1767225600, not 1.7672256e+09.
-		if b, err := json.Marshal(v); err == nil {
-			return "the number " + string(b)
-		}
+		return "a number"
 	}
 	return reflect.TypeOf(v).String()
 }
