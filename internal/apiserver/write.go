@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mcpctl/mcpctl/internal/secret"
 	"github.com/mcpctl/mcpctl/internal/store"
 	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
 )
@@ -59,6 +60,9 @@ func (s *Server) toObject(res store.Resource, reveal bool) (v1.Object, error) {
 			return v1.Object{}, fmt.Errorf("stored secret %s: %w", res.Name, err)
 		}
 		spec := &v1.SecretSpec{Data: map[string]*string{}}
+		for key := range sealed.Data {
+			spec.Data[key] = nil
+		}
 		if reveal {
 			plain, err := s.secrets.OpenData(res.Name, sealed.Data)
 			if err != nil {
@@ -66,10 +70,6 @@ func (s *Server) toObject(res store.Resource, reveal bool) (v1.Object, error) {
 			}
 			for key, v := range plain {
 				spec.Data[key] = &v
-			}
-		} else {
-			for key := range sealed.Data {
-				spec.Data[key] = nil
 			}
 		}
 		o.Spec = spec
@@ -244,6 +244,12 @@ func (s *Server) stage(tx store.ResourceTx, st *staged, onConflict string, dry b
 			return err
 		}
 		changedSecret = changed
+		for _, k := range spec.Keys() {
+			if sealed[k] == secret.Unset {
+				st.result.Warnings = append(st.result.Warnings, fmt.Sprintf(
+					"key %s has no value (a redacted value was applied to a secret that never had one); set it with `mcpctl edit secret %s`", k, key.Name))
+			}
+		}
 		next.Spec, err = json.Marshal(sealedSecret{Data: sealed})
 		if err != nil {
 			return err

@@ -145,5 +145,8 @@ func printApplyResults(w io.Writer, resp *v1.ApplyResponse) {
 		for _, c := range r.Changes {
 			fmt.Fprintf(w, "    %s\n", c)
 		}
+		for _, warn := range r.Warnings {
+			fmt.Fprintf(w, "    warning: %s\n", warn)
+		}
 	}
 }

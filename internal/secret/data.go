@@ -3,19 +3,19 @@ package secret
 // aad binds a value to its secret and key.
 func aad(secret, key string) string { return "Secret/" + secret + "/" + key }
 
+// Unset is the stored form of a key that has no value: a key created from
+// a redacted document (`get -o yaml` output applied to another mcpd).
+const Unset = ""
+
 // SealData encrypts the values of secret name's data. A nil value keeps
 // the ciphertext old holds for that key (a redacted value sent back means
-// "unchanged"), or stores the empty string when there is none.
+// "unchanged"); a nil value for a key old does not have is stored Unset.
 func (k *Keyring) SealData(name string, data map[string]*string, old map[string]string) (map[string]string, error) {
 	out := make(map[string]string, len(data))
 	for key, v := range data {
 		if v == nil {
-			if ct, ok := old[key]; ok {
-				out[key] = ct
-				continue
-			}
-			empty := ""
-			v = &empty
+			out[key] = old[key] // Unset when old has no such key
+			continue
 		}
 		ct, err := k.Encrypt(*v, aad(name, key))
 		if err != nil {
@@ -31,10 +31,14 @@ func (k *Keyring) OpenValue(name, key, ct string) (string, error) {
 	return k.Decrypt(ct, aad(name, key))
 }
 
-// OpenData decrypts every value of secret name's sealed data.
+// OpenData decrypts every value of secret name's sealed data; keys that
+// are Unset are left out.
 func (k *Keyring) OpenData(name string, sealed map[string]string) (map[string]string, error) {
 	out := make(map[string]string, len(sealed))
 	for key, ct := range sealed {
+		if ct == Unset {
+			continue
+		}
 		v, err := k.Decrypt(ct, aad(name, key))
 		if err != nil {
 			return nil, &KeyError{Secret: name, Key: key, Err: err}
@@ -51,7 +55,7 @@ func (k *Keyring) Reseal(name string, sealed map[string]string) (map[string]stri
 	out := make(map[string]string, len(sealed))
 	n := 0
 	for key, ct := range sealed {
-		if KeyIDOf(ct) == cur {
+		if ct == Unset || KeyIDOf(ct) == cur {
 			out[key] = ct
 			continue
 		}

@@ -570,7 +570,7 @@ func TestSealData(t *testing.T) {
 	sealed, err := k.SealData("gh", map[string]*string{
 		"token": nil,           // unchanged: keeps the old ciphertext
 		"user":  ptr("you"),    // new value
-		"pin":   nil,           // nil without an old value: ""
+		"pin":   nil,           // nil without an old value: Unset
 		"empty": ptr(""),       // explicit empty
 		"multi": ptr("a\nb\n"), // any bytes
 	}, old)
@@ -584,6 +584,12 @@ func TestSealData(t *testing.T) {
 		t.Error("new value kept the old ciphertext")
 	}
 	for key, ct := range sealed {
+		if key == "pin" {
+			if ct != Unset {
+				t.Errorf("a nil value without an old one is stored as %q, want Unset", ct)
+			}
+			continue
+		}
 		if !ciphertextRE.MatchString(ct) {
 			t.Errorf("value %s is stored as %q, not a ciphertext", key, ct)
 		}
@@ -592,7 +598,9 @@ func TestSealData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"token": "t0k3n", "user": "you", "pin": "", "empty": "", "multi": "a\nb\n"}
+	// An Unset key has no value: OpenData leaves it out; an explicit ""
+	// is a value.
+	want := map[string]string{"token": "t0k3n", "user": "you", "empty": "", "multi": "a\nb\n"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("OpenData mismatch (-want +got):\n%s", diff)
 	}

@@ -54,6 +54,9 @@ func unknownSecretKeys(ctx context.Context, st store.Store, keys *secret.Keyring
 	err := eachSecret(ctx, func(f store.ResourceFilter) ([]store.Resource, error) { return st.ListResources(ctx, f) },
 		func(r store.Resource, data map[string]string) error {
 			for key, ct := range data {
+				if ct == secret.Unset {
+					continue
+				}
 				id := secret.KeyIDOf(ct)
 				if seen[id] {
 					continue

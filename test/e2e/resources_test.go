@@ -121,7 +121,11 @@ func TestResourceVerbs(t *testing.T) {
 			m2, _ := e.start(t)
 			cfg2 := t.TempDir()
 			cliLogin(t, cfg2, m2.URL)
-			must(mcpctl(t, cfg2, all.Stdout, "apply", "-f", "-"), "server/memory created", "prompt/demo/style created")
+			// Secret values do not travel: the key exists without a value,
+			// and apply says so.
+			must(mcpctl(t, cfg2, all.Stdout, "apply", "-f", "-"), "server/memory created", "prompt/demo/style created",
+				"secret/github created\n    warning: key TOKEN has no value")
+			must(mcpctl(t, cfg2, "", "get", "secret", "github", "--reveal", "-o", "yaml"), "TOKEN: null")
 			again := mcpctl(t, cfg2, "", "get", "all", "-A", "-o", "yaml")
 			must(again)
 			if a, b := specs(t, all.Stdout), specs(t, again.Stdout); a != b {

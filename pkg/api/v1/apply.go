@@ -68,6 +68,9 @@ type ApplyResult struct {
 	Changes []Change `json:"changes,omitempty"`
 	// ResourceVersion is the object's version after the apply.
 	ResourceVersion string `json:"resourceVersion,omitempty"`
+	// Warnings are things the user should act on, such as a secret key
+	// left without a value.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // ID names the object as kind/name or kind/project/name.

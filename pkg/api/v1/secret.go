@@ -13,7 +13,8 @@ const MaxSecretValue = 64 << 10
 // mcpd returns Data with every value null (redacted) unless the caller
 // asks to reveal them. On write, a null value keeps the value the key
 // already has, so a redacted secret read back and applied is unchanged;
-// a new key with a null value is stored empty.
+// a new key with a null value has no value (revealed as null, and the
+// apply result warns) until one is set.
 type SecretSpec struct {
 	Data map[string]*string `json:"data,omitempty"`
 }
