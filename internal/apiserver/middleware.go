@@ -330,7 +330,7 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 		limit := s.cfg.BodyLimit
 		if state(r).action == "apply" {
 			// One apply holds a whole manifest set in one transaction.
-			limit = max(limit, ApplyBodyLimit)
+			limit = max(limit, v1.MaxApplyBody)
 		}
 		if r.ContentLength > limit {
 			s.writeError(w, r, &http.MaxBytesError{Limit: limit})
@@ -340,10 +340,6 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
-
-// ApplyBodyLimit is the body limit of POST /api/v1/apply when
-// MCPD_BODY_LIMIT is smaller.
-const ApplyBodyLimit = 16 << 20
 
 // identify resolves the bearer once per request; later layers read the
 // result from the request state.

@@ -45,7 +45,62 @@ func (s *Server) resourceRoutes() []route {
 			route{"DELETE", item, k.Plural + ".delete", false, s.deleteObject(k)},
 		)
 	}
-	return append(rs, route{"POST", "/api/v1/apply", "apply", false, s.apply})
+	return append(rs,
+		route{"POST", "/api/v1/apply", "apply", false, s.apply},
+		route{"GET", "/api/v1/export", "export", false, s.export},
+	)
+}
+
+// export answers every object of every kind, in apply order, read in one
+// transaction so the set is consistent (what backup and `get all -A`
+// need). ?reveal=true includes secret values and is audited as
+// export.reveal.
+//
+//	GET /api/v1/export[?reveal=true]
+func (s *Server) export(w http.ResponseWriter, r *http.Request) {
+	if err := onlyParams(r, "reveal"); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	reveal := false
+	switch r.URL.Query().Get("reveal") {
+	case "", "false":
+	case "true":
+		reveal = true
+		state(r).action = "export.reveal"
+	default:
+		s.writeError(w, r, validationError(v1.FieldError{Field: "reveal", Message: "must be true or false"}))
+		return
+	}
+	out := v1.ObjectList{Items: []v1.Object{}}
+	err := s.store.UpdateResources(r.Context(), func(tx store.ResourceTx) error {
+		for _, k := range v1.Kinds {
+			f := store.ResourceFilter{Kind: k.Kind, Limit: 1000}
+			for {
+				page, err := tx.List(f)
+				if err != nil {
+					return err
+				}
+				for _, res := range page {
+					o, err := s.toObject(res, reveal)
+					if err != nil {
+						return err
+					}
+					out.Items = append(out.Items, o)
+				}
+				if len(page) < f.Limit {
+					break
+				}
+				f.After = page[len(page)-1].ResourceKey
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // keyOf is the store key of kind k named by the request path.

@@ -1400,3 +1400,58 @@ func TestConcurrentUnconditionalPatches(t *testing.T) {
 		t.Errorf("labels after %d racing patches (-want +got):\n%s", n, diff)
 	}
 }
+
+// GET /api/v1/export: every object of every kind in apply order, values
+// only with reveal, audited as export.reveal.
+func TestExport(t *testing.T) {
+	t.Parallel()
+	c := newClient(t)
+	c.apply(t,
+		doc("Project", "demo", `{"servers":["memory"]}`),
+		doc("Server", "memory", `{"command":"npx","env":[{"name":"T","secretRef":{"name":"github","key":"TOKEN"}}]}`),
+		doc("Secret", "github", `{"data":{"TOKEN":"ghp_export_value"}}`),
+	)
+	list := func(path, id string) v1.ObjectList {
+		t.Helper()
+		r := c.do(t, req{method: "GET", path: path, token: c.tok, header: map[string]string{"X-Request-Id": id}})
+		if r.status != http.StatusOK {
+			t.Fatalf("%s: %d %s", path, r.status, r.body)
+		}
+		var out v1.ObjectList
+		if err := json.Unmarshal(r.body, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	plain := list("/api/v1/export", "export")
+	var ids []string
+	for _, o := range plain.Items {
+		ids = append(ids, o.ID())
+	}
+	if diff := cmp.Diff([]string{"secret/github", "server/memory", "project/demo"}, ids); diff != "" {
+		t.Errorf("export order (-want +got):\n%s", diff)
+	}
+	if v := plain.Items[0].Spec.(*v1.SecretSpec).Data["TOKEN"]; v != nil {
+		t.Errorf("export without reveal shows a value: %q", *v)
+	}
+	revealed := list("/api/v1/export?reveal=true", "export-reveal")
+	if v := revealed.Items[0].Spec.(*v1.SecretSpec).Data["TOKEN"]; v == nil || *v != "ghp_export_value" {
+		t.Errorf("export?reveal=true: TOKEN = %v", v)
+	}
+	c.must(t, http.StatusBadRequest, "GET", "/api/v1/export?reveal=yes", "")
+	c.must(t, http.StatusBadRequest, "GET", "/api/v1/export?limit=3", "")
+	c.flushAudit(t)
+	events, err := c.db.ListAuditEvents(context.Background(), store.AuditFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, ev := range events {
+		if strings.HasPrefix(ev.RequestID, "export") {
+			got[ev.RequestID] = ev.Action
+		}
+	}
+	if diff := cmp.Diff(map[string]string{"export": "export", "export-reveal": "export.reveal"}, got); diff != "" {
+		t.Errorf("audit actions (-want +got):\n%s", diff)
+	}
+}

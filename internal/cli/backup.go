@@ -2,10 +2,13 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,13 +29,27 @@ const BackupFormat = "mcpctl-backup/v1"
 
 // Backup is the archive `mcpctl backup` writes: every object as the API
 // shows it (secret values null) and the secret values sealed with a key
-// derived from a passphrase.
+// derived from a passphrase. The sealing also authenticates the objects
+// and the creation time (their SHA-256 is the associated data), so an
+// archive whose servers were altered does not restore.
 type Backup struct {
-	Format    string      `json:"format"`
-	CreatedAt time.Time   `json:"createdAt"`
-	Source    string      `json:"source,omitempty"`
-	Objects   []v1.Object `json:"objects"`
-	Secrets   SealedBox   `json:"secrets"`
+	Format    string    `json:"format"`
+	CreatedAt time.Time `json:"createdAt"`
+	Source    string    `json:"source,omitempty"`
+	// Objects is the JSON list of objects, kept as written so its hash can
+	// be checked.
+	Objects json.RawMessage `json:"objects"`
+	Secrets SealedBox       `json:"secrets"`
+}
+
+// associatedData binds the sealed values to the objects and time.
+func (b *Backup) associatedData() ([]byte, error) {
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, b.Objects); err != nil {
+		return nil, fmt.Errorf("the archive's objects are not valid JSON: %w", err)
+	}
+	sum := sha256.Sum256(compact.Bytes())
+	return []byte(b.Format + "\n" + b.CreatedAt.UTC().Format(time.RFC3339Nano) + "\n" + hex.EncodeToString(sum[:])), nil
 }
 
 // SealedBox is AES-256-GCM ciphertext under a key derived from a
@@ -62,8 +79,9 @@ func deriveKey(pass string, p KDFParams) ([]byte, error) {
 	return argon2.IDKey([]byte(pass), p.Salt, p.Time, p.Memory, p.Threads, 32), nil
 }
 
-// Seal encrypts plain with a key derived from pass.
-func Seal(pass string, plain []byte) (SealedBox, error) {
+// Seal encrypts plain with a key derived from pass; aad is authenticated
+// with it.
+func Seal(pass string, plain, aad []byte) (SealedBox, error) {
 	p := KDFParams{Name: "argon2id", Salt: make([]byte, 16), Time: 3, Memory: 64 << 10, Threads: 4}
 	if _, err := rand.Read(p.Salt); err != nil {
 		return SealedBox{}, err
@@ -80,13 +98,13 @@ func Seal(pass string, plain []byte) (SealedBox, error) {
 	if _, err := rand.Read(box.Nonce); err != nil {
 		return SealedBox{}, err
 	}
-	box.Ciphertext = aead.Seal(nil, box.Nonce, plain, []byte(BackupFormat))
+	box.Ciphertext = aead.Seal(nil, box.Nonce, plain, aad)
 	return box, nil
 }
 
-// Open decrypts a box; a wrong passphrase and a damaged file give the same
-// error.
-func (b SealedBox) Open(pass string) ([]byte, error) {
+// Open decrypts a box sealed with the same aad; a wrong passphrase and an
+// altered archive give the same error.
+func (b SealedBox) Open(pass string, aad []byte) ([]byte, error) {
 	key, err := deriveKey(pass, b.KDF)
 	if err != nil {
 		return nil, err
@@ -98,7 +116,7 @@ func (b SealedBox) Open(pass string) ([]byte, error) {
 	if len(b.Nonce) != aead.NonceSize() {
 		return nil, errors.New("the archive's nonce is damaged")
 	}
-	plain, err := aead.Open(nil, b.Nonce, b.Ciphertext, []byte(BackupFormat))
+	plain, err := aead.Open(nil, b.Nonce, b.Ciphertext, aad)
 	if err != nil {
 		return nil, errors.New("cannot decrypt the secret values: the passphrase is wrong or the archive was altered")
 	}
@@ -199,32 +217,37 @@ func backupRun(ctx context.Context, o *BackupOptions) error {
 		return err
 	}
 	defer c.Close()
-	b := Backup{Format: BackupFormat, CreatedAt: time.Now().UTC(), Source: c.URL()}
+	// One consistent read of everything, values included.
+	objs, err := c.Export(ctx, true)
+	if err != nil {
+		return err
+	}
 	values := map[string]map[string]string{}
-	for _, k := range v1.Kinds {
-		objs, err := c.ListAll(ctx, k, client.ListOptions{Reveal: k.Kind == "Secret"})
-		if err != nil {
-			return err
-		}
-		for i := range objs {
-			if s, ok := objs[i].Spec.(*v1.SecretSpec); ok {
-				vals := map[string]string{}
-				for key, v := range s.Data {
-					if v != nil {
-						vals[key] = *v
-					}
+	for i := range objs {
+		if s, ok := objs[i].Spec.(*v1.SecretSpec); ok {
+			vals := map[string]string{}
+			for key, v := range s.Data {
+				if v != nil {
+					vals[key] = *v
 				}
-				values[objs[i].Metadata.Name] = vals
-				objs[i].Spec = s.Redacted()
 			}
+			values[objs[i].Metadata.Name] = vals
+			objs[i].Spec = s.Redacted()
 		}
-		b.Objects = append(b.Objects, objs...)
+	}
+	b := Backup{Format: BackupFormat, CreatedAt: time.Now().UTC(), Source: c.URL()}
+	if b.Objects, err = json.Marshal(objs); err != nil {
+		return err
 	}
 	plain, err := json.Marshal(values)
 	if err != nil {
 		return err
 	}
-	if b.Secrets, err = Seal(pass, plain); err != nil {
+	aad, err := b.associatedData()
+	if err != nil {
+		return err
+	}
+	if b.Secrets, err = Seal(pass, plain, aad); err != nil {
 		return err
 	}
 	data, err := json.MarshalIndent(b, "", "  ")
@@ -234,7 +257,12 @@ func backupRun(ctx context.Context, o *BackupOptions) error {
 	if err := writeFile0600(o.Output, append(data, '\n')); err != nil {
 		return err
 	}
-	fmt.Fprintf(o.F.IO.Out, "wrote %d objects (%d secrets, values encrypted) to %s\n", len(b.Objects), len(values), o.Output)
+	fmt.Fprintf(o.F.IO.Out, "wrote %d objects (%d secrets, values encrypted) to %s\n", len(objs), len(values), o.Output)
+	if size := len(b.Objects) + len(plain); len(objs) > v1.MaxApplyObjects || size > v1.MaxApplyBody {
+		fmt.Fprintf(o.F.IO.ErrOut, "warning: restore sends the archive in one apply, and mcpd takes at most %d objects and %s "+
+			"(or MCPD_BODY_LIMIT, if larger) in one; this one has %d objects and %s: raise MCPD_BODY_LIMIT on the mcpd you restore to\n",
+			v1.MaxApplyObjects, humanBytes(v1.MaxApplyBody), len(objs), humanBytes(int64(size)))
+	}
 	return nil
 }
 
@@ -303,8 +331,14 @@ or overwrite (replace them with the archive's version).`,
 	return cmd
 }
 
+// maxArchive bounds the archive restore reads.
+const maxArchive = 256 << 20
+
 func restoreRun(ctx context.Context, o *RestoreOptions) error {
-	data, err := readLimited(o.File, nil)
+	if o.File == "-" && o.PassphraseStdin {
+		return &UsageError{Msg: "-f - and --passphrase-stdin both read standard input; give the archive as a file"}
+	}
+	data, err := readLimitedTo(o.File, o.F.IO.In, maxArchive, "backup archives", "this is not an archive mcpctl wrote")
 	if err != nil {
 		return err
 	}
@@ -315,11 +349,15 @@ func restoreRun(ctx context.Context, o *RestoreOptions) error {
 	if b.Format != BackupFormat {
 		return fmt.Errorf("%s is not a %s archive (format %q)", o.File, BackupFormat, b.Format)
 	}
+	aad, err := b.associatedData()
+	if err != nil {
+		return err
+	}
 	pass, err := readPassphrase(o.F, o.PassphraseStdin, false)
 	if err != nil {
 		return err
 	}
-	plain, err := b.Secrets.Open(pass)
+	plain, err := b.Secrets.Open(pass, aad)
 	if err != nil {
 		return err
 	}
@@ -327,12 +365,19 @@ func restoreRun(ctx context.Context, o *RestoreOptions) error {
 	if err := json.Unmarshal(plain, &values); err != nil {
 		return fmt.Errorf("the archive's secret values are damaged: %w", err)
 	}
-	objs := make([]*v1.Object, len(b.Objects))
-	for i := range b.Objects {
-		obj := &b.Objects[i]
+	var list []v1.Object
+	if err := json.Unmarshal(b.Objects, &list); err != nil {
+		return fmt.Errorf("the archive's objects cannot be read: %w", err)
+	}
+	objs := make([]*v1.Object, len(list))
+	for i := range list {
+		obj := &list[i]
 		obj.Metadata.ResourceVersion = ""
 		obj.Metadata.CreatedAt, obj.Metadata.UpdatedAt = nil, nil
 		if s, ok := obj.Spec.(*v1.SecretSpec); ok {
+			if s.Data == nil {
+				s.Data = map[string]*string{}
+			}
 			for key, v := range values[obj.Metadata.Name] {
 				s.Data[key] = &v
 			}

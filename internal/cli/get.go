@@ -168,17 +168,21 @@ func getAll(ctx context.Context, c *client.Client, o *GetOptions) ([]v1.Object, 
 	if o.Reveal {
 		return nil, &UsageError{Msg: "--reveal applies to `get secrets` only"}
 	}
-	opts := client.ListOptions{LabelSelector: o.LabelSelector}
+	sel, _ := v1.ParseSelector(o.LabelSelector)
 	if o.Project == "" || o.AllProjects {
-		var all []v1.Object
-		for _, k := range v1.Kinds {
-			objs, err := c.ListAll(ctx, k, opts)
-			if err != nil {
-				return nil, err
-			}
-			all = append(all, objs...)
+		// One consistent read: what `get all -A -o yaml | apply -f -`
+		// copies must not mix states from before and after a write.
+		all, err := c.Export(ctx, false)
+		if err != nil {
+			return nil, err
 		}
-		return all, nil
+		out := all[:0]
+		for _, obj := range all {
+			if sel.Matches(obj.Metadata.Labels) {
+				out = append(out, obj)
+			}
+		}
+		return out, nil
 	}
 	kind := func(name string) v1.Kind { k, _ := v1.LookupKind(name); return k }
 	proj, err := c.Get(ctx, kind("Project"), "", o.Project, false)
@@ -201,7 +205,6 @@ func getAll(ctx context.Context, c *client.Client, o *GetOptions) ([]v1.Object, 
 	}
 	sort.Strings(names)
 	var secrets []v1.Object
-	sel, _ := v1.ParseSelector(o.LabelSelector)
 	for _, n := range names {
 		s, err := c.Get(ctx, kind("Secret"), "", n, false)
 		if client.IsCode(err, v1.CodeNotFound) {

@@ -146,14 +146,21 @@ func expand(p string) ([]string, error) {
 }
 
 func readLimited(name string, stdin io.Reader) ([]byte, error) {
-	var r io.Reader = stdin
+	return readLimitedTo(name, stdin, MaxManifestSize, "manifests", "split it into several files")
+}
+
+// readLimitedTo reads a file, or stdin for "-", refusing more than limit
+// bytes: a file by its size before reading, stdin after limit+1 bytes.
+// what names the kind of input and hint the way out, for the message.
+func readLimitedTo(name string, stdin io.Reader, limit int64, what, hint string) ([]byte, error) {
+	r := stdin
 	if name != "-" {
 		fi, err := os.Stat(name)
 		if err != nil {
 			return nil, err
 		}
-		if fi.Size() > MaxManifestSize {
-			return nil, fmt.Errorf("%s is %s; manifests are limited to %s: split it into several files", name, humanBytes(fi.Size()), humanBytes(MaxManifestSize))
+		if fi.Size() > limit {
+			return nil, fmt.Errorf("%s is %s; %s are limited to %s: %s", name, humanBytes(fi.Size()), what, humanBytes(limit), hint)
 		}
 		f, err := os.Open(name)
 		if err != nil {
@@ -162,12 +169,15 @@ func readLimited(name string, stdin io.Reader) ([]byte, error) {
 		defer f.Close()
 		r = f
 	}
-	data, err := io.ReadAll(io.LimitReader(r, MaxManifestSize+1))
+	if r == nil {
+		return nil, &UsageError{Msg: "no standard input to read " + name + " from"}
+	}
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
-	if len(data) > MaxManifestSize {
-		return nil, fmt.Errorf("%s is larger than %s, the limit of a manifest: split it", name, humanBytes(MaxManifestSize))
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %s, the limit of %s: %s", name, humanBytes(limit), what, hint)
 	}
 	return data, nil
 }

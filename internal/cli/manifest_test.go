@@ -435,7 +435,7 @@ func TestReadManifestsErrors(t *testing.T) {
 			name:    "standard input over the limit",
 			paths:   []string{"-"},
 			stdin:   &endless{},
-			wantErr: "- is larger than 16.0 MiB, the limit of a manifest: split it",
+			wantErr: "- is larger than 16.0 MiB, the limit of manifests: split it into several files",
 		},
 		{
 			name:      "empty standard input",

@@ -645,7 +645,8 @@ func TestSealOpen(t *testing.T) {
 	t.Parallel()
 	const pass = "correct horse battery staple"
 	plain := []byte(`{"gh":{"TOKEN":"s3cret"}}`)
-	box, err := Seal(pass, plain)
+	aad := []byte("objects hash")
+	box, err := Seal(pass, plain, aad)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -656,11 +657,13 @@ func TestSealOpen(t *testing.T) {
 		name    string
 		box     func(SealedBox) SealedBox
 		pass    string
+		aad     []byte // nil: the sealing's
 		want    []byte
 		wantErr string
 	}{
 		{name: "round trip", pass: pass, want: plain},
 		{name: "wrong passphrase", pass: pass + "!", wantErr: "the passphrase is wrong or the archive was altered"},
+		{name: "altered objects", pass: pass, aad: []byte("another hash"), wantErr: "the passphrase is wrong or the archive was altered"},
 		{name: "tampered ciphertext", pass: pass, wantErr: "the passphrase is wrong or the archive was altered", box: func(b SealedBox) SealedBox {
 			b.Ciphertext = bytes.Clone(b.Ciphertext)
 			b.Ciphertext[3] ^= 1
@@ -675,15 +678,16 @@ func TestSealOpen(t *testing.T) {
 		"another kdf":   func(p *KDFParams) { p.Name = "scrypt" },
 		"short salt":    func(p *KDFParams) { p.Salt = p.Salt[:8] },
 		"no time":       func(p *KDFParams) { p.Time = 0 },
-		"too much time": func(p *KDFParams) { p.Time = 11 },
+		"too much time": func(p *KDFParams) { p.Time = 7 },
 		"little memory": func(p *KDFParams) { p.Memory = 1024 },
-		"huge memory":   func(p *KDFParams) { p.Memory = 4 << 20 },
+		"huge memory":   func(p *KDFParams) { p.Memory = 512 << 10 },
 		"no threads":    func(p *KDFParams) { p.Threads = 0 },
 	} {
 		tests = append(tests, struct {
 			name    string
 			box     func(SealedBox) SealedBox
 			pass    string
+			aad     []byte // nil: the sealing's
 			want    []byte
 			wantErr string
 		}{name: name, pass: pass, box: kdf(f), wantErr: "key derivation parameters are not ones mcpctl writes"})
@@ -696,7 +700,11 @@ func TestSealOpen(t *testing.T) {
 			if tc.box != nil {
 				b = tc.box(b)
 			}
-			got, err := b.Open(tc.pass)
+			openAAD := aad
+			if tc.aad != nil {
+				openAAD = tc.aad
+			}
+			got, err := b.Open(tc.pass, openAAD)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Errorf("Open = %q, %v; want an error containing %q", got, err, tc.wantErr)
@@ -776,15 +784,11 @@ func TestBackupRestore(t *testing.T) {
 	server := serverAnswer("memory", "5")
 	stub := newStub(t, func(r request) (int, any) {
 		switch r.Method + " " + r.Path {
-		case "GET /api/v1/secrets":
-			if r.Query != "limit=500&reveal=true" {
+		case "GET /api/v1/export":
+			if r.Query != "reveal=true" {
 				return http.StatusBadRequest, v1.Error{Message: "query " + r.Query, Code: v1.CodeValidationFailed}
 			}
-			return http.StatusOK, v1.ObjectList{Items: []v1.Object{secret}}
-		case "GET /api/v1/servers":
-			return http.StatusOK, v1.ObjectList{Items: []v1.Object{server}}
-		case "GET /api/v1/templates", "GET /api/v1/projects", "GET /api/v1/prompts":
-			return http.StatusOK, v1.ObjectList{}
+			return http.StatusOK, v1.ObjectList{Items: []v1.Object{secret, server}}
 		case "POST /api/v1/apply":
 			var req v1.ApplyRequest
 			json.Unmarshal([]byte(r.Body), &req) //nolint:errcheck // checked below

@@ -185,3 +185,17 @@ func (c *Client) Apply(ctx context.Context, objs []*v1.Object, o ApplyOptions) (
 	}
 	return &out, nil
 }
+
+// Export returns every object of every kind in apply order, read in one
+// transaction; reveal includes secret values.
+func (c *Client) Export(ctx context.Context, reveal bool) ([]v1.Object, error) {
+	var q url.Values
+	if reveal {
+		q = url.Values{"reveal": {"true"}}
+	}
+	var out v1.ObjectList
+	if err := c.do(ctx, http.MethodGet, "/api/v1/export", q, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Items, nil
+}

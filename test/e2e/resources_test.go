@@ -280,6 +280,17 @@ func TestBackupRestore(t *testing.T) {
 			if r := run2("not the passphrase\n", "restore", "-f", archive, "--passphrase-stdin"); r.Code != 1 || !strings.Contains(r.Stderr, "passphrase is wrong") {
 				t.Fatalf("wrong passphrase: %+v", r)
 			}
+			// An archive whose servers were altered does not restore, even
+			// with the right passphrase.
+			orig, _ := os.ReadFile(archive)
+			altered := filepath.Join(t.TempDir(), "altered.json")
+			os.WriteFile(altered, bytes.Replace(orig, []byte(`"command": "npx"`), []byte(`"command": "evil"`), 1), 0o600)
+			if r := run2(pass+"\n", "restore", "-f", altered, "--passphrase-stdin"); r.Code != 1 || !strings.Contains(r.Stderr, "the archive was altered") {
+				t.Fatalf("altered archive: %+v", r)
+			}
+			if r := run2(string(orig), "restore", "-f", "-", "--passphrase-stdin"); r.Code != 2 || !strings.Contains(r.Stderr, "both read standard input") {
+				t.Fatalf("restore -f - --passphrase-stdin: %+v", r)
+			}
 			if r := run2("", "get", "servers", "-o", "name"); r.Stdout != "" {
 				t.Fatalf("a failed restore wrote objects: %q", r.Stdout)
 			}

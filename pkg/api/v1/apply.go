@@ -18,6 +18,10 @@ const (
 // MaxApplyObjects bounds the documents of one apply.
 const MaxApplyObjects = 20000
 
+// MaxApplyBody is the body limit of an apply when mcpd's MCPD_BODY_LIMIT
+// is smaller.
+const MaxApplyBody = 16 << 20
+
 // ApplyRequest is the body of POST /api/v1/apply. Every object is checked
 // before any is written, and all are written in one transaction.
 type ApplyRequest struct {
