@@ -121,8 +121,7 @@ func keyOf(k v1.Kind, r *http.Request) (store.ResourceKey, error) {
 }
 
 func notFound(key store.ResourceKey) error {
-	o := v1.Object{Kind: key.Kind, Metadata: v1.ObjectMeta{Name: key.Name, Project: key.Project}}
-	return newError(http.StatusNotFound, v1.CodeNotFound, o.ID()+" not found")
+	return newError(http.StatusNotFound, v1.CodeNotFound, v1.IDOf(key.Kind, key.Project, key.Name)+" not found")
 }
 
 // reveal reads ?reveal=true, which only a Secret honours. It renames the
@@ -221,8 +220,16 @@ func (s *Server) listObjects(k v1.Kind) http.HandlerFunc {
 		}
 		out := v1.ObjectList{Items: []v1.Object{}}
 		// One row more than the page: when it exists there is a next page,
-		// and a page that ends the listing carries no cursor.
+		// and a page that ends the listing carries no cursor. A filter
+		// reads in larger batches, and at most maxScan rows per request:
+		// past that the page ends short, with a cursor to go on.
+		filtered := len(sel) > 0 || inProject != nil
 		f.Limit = limit + 1
+		if filtered {
+			f.Limit = max(f.Limit, 500)
+		}
+		scanned := 0
+	scan:
 		for len(out.Items) < limit {
 			page, err := s.store.ListResources(r.Context(), f)
 			if err != nil {
@@ -231,20 +238,21 @@ func (s *Server) listObjects(k v1.Kind) http.HandlerFunc {
 			}
 			for i, res := range page {
 				f.After = res.ResourceKey
-				if !sel.Matches(res.Labels) || (inProject != nil && !inProject[res.Name]) {
-					continue
+				scanned++
+				if sel.Matches(res.Labels) && (inProject == nil || inProject[res.Name]) {
+					o, err := s.toObject(res, reveal)
+					if err != nil {
+						s.writeError(w, r, err)
+						return
+					}
+					out.Items = append(out.Items, o)
 				}
-				o, err := s.toObject(res, reveal)
-				if err != nil {
-					s.writeError(w, r, err)
-					return
-				}
-				out.Items = append(out.Items, o)
-				if len(out.Items) == limit {
-					if i < len(page)-1 || len(page) == f.Limit {
+				more := i < len(page)-1 || len(page) == f.Limit
+				if len(out.Items) == limit || (filtered && scanned >= s.maxScan) {
+					if more {
 						out.NextCursor = encodeResourceCursor(res.ResourceKey)
 					}
-					break
+					break scan
 				}
 			}
 			if len(page) < f.Limit {
@@ -348,11 +356,18 @@ func decodeBody(r *http.Request, k v1.Kind, key store.ResourceKey) (*v1.Object, 
 	}
 	var doc map[string]any
 	if json.Unmarshal(body, &doc) == nil && doc != nil {
+		// What the path says need not be repeated in the body.
 		if _, ok := doc["kind"]; !ok {
-			doc["kind"] = k.Kind // the path says it
+			doc["kind"] = k.Kind
 		}
-		if key.Project != "" {
-			if md, ok := doc["metadata"].(map[string]any); ok && md["project"] == nil {
+		if _, ok := doc["metadata"]; !ok {
+			doc["metadata"] = map[string]any{}
+		}
+		if md, ok := doc["metadata"].(map[string]any); ok {
+			if md["name"] == nil && key.Name != "" {
+				md["name"] = key.Name
+			}
+			if md["project"] == nil && key.Project != "" {
 				md["project"] = key.Project
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -1453,5 +1454,68 @@ func TestExport(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[string]string{"export": "export", "export-reveal": "export.reveal"}, got); diff != "" {
 		t.Errorf("audit actions (-want +got):\n%s", diff)
+	}
+}
+
+// A filtered list reads a bounded number of rows per request: a selector
+// that matches nothing ends the page early with a cursor, and following
+// the cursors still finds every match.
+func TestListScanBound(t *testing.T) {
+	t.Parallel()
+	c := newClient(t)
+	c.api.maxScan = 10
+	var docs []string
+	for i := range 25 {
+		team := "a"
+		if i == 22 {
+			team = "b"
+		}
+		docs = append(docs, fmt.Sprintf(`{"kind":"Server","metadata":{"name":"s%02d","labels":{"team":%q}},"spec":{"command":"npx"}}`, i, team))
+	}
+	c.apply(t, docs...)
+	var found []string
+	cursor, pages := "", 0
+	for {
+		path := "/api/v1/servers?limit=5&labelSelector=team=b"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		var out v1.ObjectList
+		if err := json.Unmarshal(c.must(t, http.StatusOK, "GET", path, "").body, &out); err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, o := range out.Items {
+			found = append(found, o.Metadata.Name)
+		}
+		if cursor = out.NextCursor; cursor == "" {
+			break
+		}
+		if pages > 10 {
+			t.Fatal("the listing does not end")
+		}
+	}
+	if diff := cmp.Diff([]string{"s22"}, found); diff != "" {
+		t.Errorf("matches (-want +got):\n%s", diff)
+	}
+	if pages != 3 {
+		t.Errorf("%d pages for 25 rows read 10 at a time, want 3", pages)
+	}
+}
+
+// A malformed resourceVersion is a 400 naming the field, not a 409; a PUT
+// may leave the name to the path.
+func TestResourceVersionAndPathName(t *testing.T) {
+	t.Parallel()
+	c := newClient(t)
+	c.apply(t, doc("Server", "memory", `{"command":"npx"}`))
+	r := c.must(t, http.StatusBadRequest, "PUT", "/api/v1/servers/memory",
+		`{"metadata":{"name":"memory","resourceVersion":"abc"},"spec":{"command":"npx"}}`)
+	if !bytes.Contains(r.body, []byte(`"field":"metadata.resourceVersion"`)) {
+		t.Errorf("resourceVersion abc: %s", r.body)
+	}
+	c.must(t, http.StatusOK, "PUT", "/api/v1/servers/memory", `{"spec":{"command":"uvx"}}`)
+	if got := c.get(t, "/api/v1/servers/memory").Spec.(*v1.ServerSpec).Command; got != "uvx" {
+		t.Errorf("command after a PUT without metadata = %q, want uvx", got)
 	}
 }

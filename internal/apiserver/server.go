@@ -68,6 +68,8 @@ type Server struct {
 	handler http.Handler
 	// active counts requests inside the stack, for WaitIdle.
 	active sync.WaitGroup
+	// maxScan bounds the rows one filtered list request reads.
+	maxScan int
 }
 
 // route is one API endpoint. action names it in audit events and is what
@@ -81,7 +83,7 @@ type route struct {
 // New builds the handler with its middleware stack.
 func New(cfg Config, d Deps) *Server {
 	s := &Server{cfg: cfg, store: d.Store, auth: d.Auth, audit: d.Audit, metrics: d.Metrics, secrets: d.Secrets, log: d.Log, now: d.Now,
-		public: map[string]bool{}, actions: map[string]string{}, mux: http.NewServeMux()}
+		public: map[string]bool{}, actions: map[string]string{}, mux: http.NewServeMux(), maxScan: 5000}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -150,7 +150,9 @@ func (s *Server) writeObjects(ctx context.Context, ops []writeOp, onConflict str
 		var fe v1.FieldErrors
 		for _, st := range order {
 			if st.result.Action != v1.ActionSkipped {
-				checkRefs(tx, st, batch, &fe)
+				if err := checkRefs(tx, st, batch, &fe); err != nil {
+					return err
+				}
 			}
 		}
 		if err := fe.Err(); err != nil {
@@ -334,7 +336,7 @@ func (s *Server) changes(cur store.Resource, next *v1.Object, secretChanged bool
 // checkRefs adds a problem for each reference of st that resolves neither
 // in the batch nor in the store, and for each secret key st removes while
 // another object still uses it.
-func checkRefs(tx store.ResourceTx, st *staged, batch map[store.ResourceKey]*staged, fe *v1.FieldErrors) {
+func checkRefs(tx store.ResourceTx, st *staged, batch map[store.ResourceKey]*staged, fe *v1.FieldErrors) error {
 	for _, ref := range v1.ObjectReferences(st.obj) {
 		field := joinField(st.path, ref.Field)
 		tk := store.ResourceKey{Kind: ref.Kind, Name: ref.Name}
@@ -343,20 +345,23 @@ func checkRefs(tx store.ResourceTx, st *staged, batch map[store.ResourceKey]*sta
 			keys = b.keys
 		} else {
 			res, err := tx.Get(tk)
-			if err != nil {
-				fe.Add(field, "%s does not exist; create it first or apply it in the same file", strings.ToLower(ref.Kind)+"/"+ref.Name)
+			if errors.Is(err, store.ErrNotFound) {
+				fe.Add(field, "%s does not exist; create it first or apply it in the same file", v1.IDOf(ref.Kind, "", ref.Name))
 				continue
+			}
+			if err != nil {
+				return err
 			}
 			if ref.Kind == "Secret" {
 				keys = sealedKeys(res.Spec)
 			}
 		}
 		if ref.Key != "" && !slices.Contains(keys, ref.Key) {
-			fe.Add(field, "secret/%s has no key %s (its keys: %s)", ref.Name, ref.Key, orNoneStr(keys))
+			fe.Add(field, "secret/%s has no key %s (its keys: %s)", ref.Name, ref.Key, orNone(keys))
 		}
 	}
 	if st.obj.Kind != "Secret" || st.cur == nil {
-		return
+		return nil
 	}
 	removed := map[string]bool{}
 	for _, k := range sealedKeys(st.cur.Spec) {
@@ -365,31 +370,35 @@ func checkRefs(tx store.ResourceTx, st *staged, batch map[store.ResourceKey]*sta
 		}
 	}
 	if len(removed) == 0 {
-		return
+		return nil
 	}
 	referrers, err := tx.Referrers("Secret", st.obj.Metadata.Name)
 	if err != nil {
-		fe.Add(st.path, "cannot check who uses this secret: %v", err)
-		return
+		return err
 	}
 	for _, rk := range referrers {
 		var refs []v1.Ref
 		if b, ok := batch[rk]; ok {
 			refs = v1.ObjectReferences(b.obj)
-		} else if res, err := tx.Get(rk); err == nil {
+		} else {
+			res, err := tx.Get(rk)
+			if err != nil {
+				return err
+			}
 			o, err := plainObject(res)
 			if err != nil {
-				continue
+				return err
 			}
 			refs = v1.ObjectReferences(&o)
 		}
 		for _, ref := range refs {
 			if ref.Kind == "Secret" && ref.Name == st.obj.Metadata.Name && removed[ref.Key] {
-				o := v1.Object{Kind: rk.Kind, Metadata: v1.ObjectMeta{Name: rk.Name, Project: rk.Project}}
-				fe.Add(joinField(st.path, "spec.data"), "key %s is still used by %s (%s); remove that reference first", ref.Key, o.ID(), ref.Field)
+				fe.Add(joinField(st.path, "spec.data"), "key %s is still used by %s (%s); remove that reference first",
+					ref.Key, v1.IDOf(rk.Kind, rk.Project, rk.Name), ref.Field)
 			}
 		}
 	}
+	return nil
 }
 
 func sealedKeys(spec []byte) []string {
@@ -402,7 +411,7 @@ func sealedKeys(spec []byte) []string {
 	return keys
 }
 
-func orNoneStr(names []string) string {
+func orNone(names []string) string {
 	if len(names) == 0 {
 		return "none"
 	}
@@ -423,7 +432,6 @@ func (s *Server) deleteCascade(ctx context.Context, key store.ResourceKey, casca
 		if err != nil {
 			return err
 		}
-		self := v1.Object{Kind: key.Kind, Metadata: v1.ObjectMeta{Name: key.Name, Project: key.Project}}
 		out.Deleted = v1.ApplyResult{Kind: key.Kind, Name: key.Name, Project: key.Project, Action: v1.ActionDeleted,
 			ResourceVersion: strconv.FormatInt(cur.Version, 10)}
 		var referrers []store.ResourceKey
@@ -435,12 +443,11 @@ func (s *Server) deleteCascade(ctx context.Context, key store.ResourceKey, casca
 		if len(referrers) > 0 && !cascade {
 			ids := make([]string, len(referrers))
 			for i, rk := range referrers {
-				o := v1.Object{Kind: rk.Kind, Metadata: v1.ObjectMeta{Name: rk.Name, Project: rk.Project}}
-				ids[i] = o.ID()
+				ids[i] = v1.IDOf(rk.Kind, rk.Project, rk.Name)
 			}
 			return newError(http.StatusConflict, v1.CodeConflict, fmt.Sprintf(
 				"%s is still used by %s; remove it from them first, or delete with --cascade (%s)",
-				self.ID(), strings.Join(ids, ", "), cascadeEffect(key.Kind)))
+				v1.IDOf(key.Kind, key.Project, key.Name), strings.Join(ids, ", "), cascadeEffect(key.Kind)))
 		}
 		now := s.now().UTC()
 		for _, rk := range referrers {

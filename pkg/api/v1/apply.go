@@ -78,10 +78,7 @@ type ApplyResult struct {
 }
 
 // ID names the object as kind/name or kind/project/name.
-func (r ApplyResult) ID() string {
-	o := Object{Kind: r.Kind, Metadata: ObjectMeta{Name: r.Name, Project: r.Project}}
-	return o.ID()
-}
+func (r ApplyResult) ID() string { return IDOf(r.Kind, r.Project, r.Name) }
 
 // ApplyResponse answers an apply, one result per object in request order.
 type ApplyResponse struct {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -58,7 +59,7 @@ type Ref struct {
 	Field string
 }
 
-// Ref returns the reference in kind/name form.
+// String returns the reference in kind/name form.
 func (r Ref) String() string {
 	s := strings.ToLower(r.Kind) + "/" + r.Name
 	if r.Key != "" {
@@ -68,16 +69,19 @@ func (r Ref) String() string {
 }
 
 // ID names an object as kind/name or kind/project/name.
-func (o *Object) ID() string {
-	k, _ := LookupKind(o.Kind)
-	s := k.Singular
-	if s == "" {
-		s = strings.ToLower(o.Kind)
+func (o *Object) ID() string { return IDOf(o.Kind, o.Metadata.Project, o.Metadata.Name) }
+
+// IDOf names an object of kind as kind/name, or kind/project/name for a
+// project-scoped kind, with the kind in its singular lower-case form.
+func IDOf(kind, project, name string) string {
+	s := strings.ToLower(kind)
+	if k, ok := LookupKind(kind); ok {
+		s = k.Singular
 	}
-	if o.Metadata.Project != "" {
-		return s + "/" + o.Metadata.Project + "/" + o.Metadata.Name
+	if project != "" {
+		return s + "/" + project + "/" + name
 	}
-	return s + "/" + o.Metadata.Name
+	return s + "/" + name
 }
 
 // UnmarshalJSON decodes an object with the spec type its kind selects. It
@@ -136,6 +140,11 @@ func (o *Object) validate(fe *FieldErrors) {
 		fe.Add("metadata.project", "a %s is not project-scoped; remove metadata.project", o.Kind)
 	}
 	validateLabels(fe, o.Metadata.Labels)
+	if rv := o.Metadata.ResourceVersion; rv != "" {
+		if n, err := strconv.ParseInt(rv, 10, 64); err != nil || n < 1 {
+			fe.Add("metadata.resourceVersion", "must be a version mcpd returned (a positive integer), not %q; leave it out to write unconditionally", rv)
+		}
+	}
 	if o.Spec == nil {
 		fe.Add("spec", "is required")
 		return
