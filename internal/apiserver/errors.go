@@ -19,13 +19,9 @@ type apiError struct {
 	code    string
 	msg     string
 	details []v1.FieldError
-	// cause, when set, lets callers recognise the error (errStaleVersion).
-	cause error
 }
 
 func (e *apiError) Error() string { return e.msg }
-
-func (e *apiError) Unwrap() error { return e.cause }
 
 func newError(status int, code, msg string) *apiError {
 	return &apiError{status: status, code: code, msg: msg}

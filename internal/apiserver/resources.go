@@ -408,7 +408,7 @@ func (s *Server) createObject(k v1.Kind) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		s.writeOne(w, r, o, modeCreate)
+		s.writeOne(w, r, writeOp{obj: o, mode: modeCreate})
 	}
 }
 
@@ -426,44 +426,39 @@ func (s *Server) updateObject(k v1.Kind) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		s.writeOne(w, r, o, modeUpdate)
+		s.writeOne(w, r, writeOp{obj: o, mode: modeUpdate})
 	}
 }
 
-// writeOne creates or updates one object and answers with it as stored.
-func (s *Server) writeOne(w http.ResponseWriter, r *http.Request, o *v1.Object, mode writeMode) {
-	status, body, err := s.write(r, o, mode)
+// writeOne creates or updates one object and answers with it as stored
+// (or, for a dry run, with what would happen).
+func (s *Server) writeOne(w http.ResponseWriter, r *http.Request, op writeOp) {
+	dry := r.URL.Query().Get("dryRun") == "true"
+	results, err := s.writeObjects(r.Context(), []writeOp{op}, v1.OnConflictUpdate, dry)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
-	}
-	writeJSON(w, status, body)
-}
-
-// write creates or updates one object and returns the answer: the object as
-// stored, or for a dry run what would happen.
-func (s *Server) write(r *http.Request, o *v1.Object, mode writeMode) (int, any, error) {
-	dry := r.URL.Query().Get("dryRun") == "true"
-	results, err := s.writeObjects(r.Context(), []writeOp{{obj: o, mode: mode}}, v1.OnConflictUpdate, dry)
-	if err != nil {
-		return 0, nil, err
 	}
 	status := http.StatusOK
 	if results[0].Action == v1.ActionCreated {
 		status = http.StatusCreated
 	}
 	if dry {
-		return status, v1.ApplyResponse{DryRun: true, Results: results}, nil
+		writeJSON(w, status, v1.ApplyResponse{DryRun: true, Results: results})
+		return
 	}
-	out, err := s.readObject(r, objectKey(o), false)
-	return status, out, err
+	r0 := results[0]
+	out, err := s.readObject(r, store.ResourceKey{Kind: r0.Kind, Project: r0.Project, Name: r0.Name}, false)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, status, out)
 }
 
 // patchObject applies a JSON merge patch (RFC 7386) to the object as the
 // API shows it (secret values null: a null in the patch deletes a key, an
-// untouched redacted value keeps its value), then writes it like an update.
-// A resourceVersion in the patch makes it conditional; without one, a
-// write that lost a race with another is recomputed on the new version.
+// untouched redacted value keeps its value), in the write's transaction.
 func (s *Server) patchObject(k v1.Kind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		key, err := keyOf(k, r)
@@ -482,61 +477,12 @@ func (s *Server) patchObject(k v1.Kind) http.HandlerFunc {
 				err = validationError(v1.FieldError{Message: "a merge patch must be a JSON object such as {\"spec\":{\"replicas\":2}}"})
 			}
 		}
-		for attempt := 0; err == nil; attempt++ {
-			var o *v1.Object
-			var conditional bool
-			if o, conditional, err = s.patched(r, k, key, patch); err != nil {
-				break
-			}
-			status, out, werr := s.write(r, o, modeUpdate)
-			if errors.Is(werr, errStaleVersion) && !conditional && attempt < 10 {
-				continue
-			}
-			if err = werr; err == nil {
-				writeJSON(w, status, out)
-				return
-			}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
 		}
-		s.writeError(w, r, err)
+		s.writeOne(w, r, writeOp{key: key, patch: patch, mode: modeUpdate})
 	}
-}
-
-// patched reads the object and applies the merge patch to it. The result
-// carries the version it was computed on; conditional says the patch set
-// that version itself.
-func (s *Server) patched(r *http.Request, k v1.Kind, key store.ResourceKey, patch any) (*v1.Object, bool, error) {
-	cur, err := s.readObject(r, key, false)
-	if err != nil {
-		return nil, false, err
-	}
-	// Server-owned metadata is not part of what is patched.
-	cur.Metadata.CreatedAt, cur.Metadata.UpdatedAt = nil, nil
-	curVersion := cur.Metadata.ResourceVersion
-	cur.Metadata.ResourceVersion = ""
-	var doc any
-	b, _ := json.Marshal(cur)
-	json.Unmarshal(b, &doc) //nolint:errcheck // we just marshalled it
-	o, err := v1.DecodeValue(v1.MergePatch(doc, patch))
-	if err != nil {
-		return nil, false, err
-	}
-	var fe v1.FieldErrors
-	if o.Kind != k.Kind {
-		fe.Add("kind", "cannot be changed")
-	}
-	if o.Metadata.Name != key.Name || o.Metadata.Project != key.Project {
-		fe.Add("metadata.name", "the name cannot be changed (it is %s); to rename, create a new object and delete this one", key.Name)
-	}
-	if err := fe.Err(); err != nil {
-		return nil, false, err
-	}
-	conditional := o.Metadata.ResourceVersion != ""
-	if !conditional {
-		// The write must still apply to the version the patch was
-		// computed on.
-		o.Metadata.ResourceVersion = curVersion
-	}
-	return o, conditional, nil
 }
 
 func (s *Server) deleteObject(k v1.Kind) http.HandlerFunc {

@@ -1363,8 +1363,9 @@ func TestConcurrentConditionalUpdates(t *testing.T) {
 	}
 }
 
-// Patches without a resourceVersion racing each other all apply: one that
-// loses the race is recomputed on the new version, so no change is lost.
+// Patches without a resourceVersion racing each other all apply: each is
+// merged into the version current in its own transaction, so no change is
+// lost.
 func TestConcurrentUnconditionalPatches(t *testing.T) {
 	t.Parallel()
 	c := newClient(t)

@@ -17,10 +17,6 @@ import (
 	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
 )
 
-// errStaleVersion marks a write refused because the object changed since
-// the version it was based on.
-var errStaleVersion = errors.New("stale resourceVersion")
-
 // writeMode says whether an object may be created, updated, or either.
 type writeMode int
 
@@ -31,11 +27,22 @@ const (
 )
 
 // writeOp is one object to write; path prefixes its error fields
-// ("objects[3]") in an apply.
+// ("objects[3]") in an apply. A patch op has no obj: its object is the
+// stored one, key, with patch merged in, computed inside the transaction.
 type writeOp struct {
-	obj  *v1.Object
-	path string
-	mode writeMode
+	obj   *v1.Object
+	path  string
+	mode  writeMode
+	key   store.ResourceKey
+	patch any
+}
+
+// kind is the op's kind, known before a patch is resolved.
+func (op *writeOp) kind() string {
+	if op.obj == nil {
+		return op.key.Kind
+	}
+	return op.obj.Kind
 }
 
 // sealedSecret is a Secret's spec as stored: values encrypted.
@@ -115,6 +122,9 @@ func (s *Server) writeObjects(ctx context.Context, ops []writeOp, onConflict str
 	var fe v1.FieldErrors
 	first := map[store.ResourceKey]string{}
 	for _, op := range ops {
+		if op.patch != nil {
+			continue // checked inside the transaction, once resolved
+		}
 		if err := op.obj.Prepare(); err != nil {
 			fe = append(fe, prefixed(op.path, err)...)
 		}
@@ -134,10 +144,23 @@ func (s *Server) writeObjects(ctx context.Context, ops []writeOp, onConflict str
 		order[i] = &staged{writeOp: op, index: i}
 	}
 	sort.SliceStable(order, func(a, b int) bool {
-		return v1.KindOrder(order[a].obj.Kind) < v1.KindOrder(order[b].obj.Kind)
+		return v1.KindOrder(order[a].kind()) < v1.KindOrder(order[b].kind())
 	})
 	results := make([]v1.ApplyResult, len(ops))
 	err := s.store.UpdateResources(ctx, func(tx store.ResourceTx) error {
+		for _, st := range order {
+			if st.patch == nil {
+				continue
+			}
+			o, err := s.resolvePatch(tx, st.key, st.patch)
+			if err != nil {
+				return err
+			}
+			if err := o.Prepare(); err != nil {
+				return err
+			}
+			st.obj = o
+		}
 		batch := map[store.ResourceKey]*staged{}
 		for _, st := range order {
 			if err := s.stage(tx, st, onConflict, dry); err != nil {
@@ -192,6 +215,47 @@ func (s *Server) writeObjects(ctx context.Context, ops []writeOp, onConflict str
 	return results, nil
 }
 
+// resolvePatch merges a JSON merge patch into the stored object as the API
+// shows it (secret values null) and decodes the result. Read inside the
+// write's transaction, the patch applies to the current version in one
+// step; a resourceVersion in the patch makes it conditional.
+func (s *Server) resolvePatch(tx store.ResourceTx, key store.ResourceKey, patch any) (*v1.Object, error) {
+	res, err := tx.Get(key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound(key)
+	}
+	if err != nil {
+		return nil, err
+	}
+	cur, err := s.toObject(res, false)
+	if err != nil {
+		return nil, err
+	}
+	// Server-owned metadata is not part of what is patched.
+	cur.Metadata.CreatedAt, cur.Metadata.UpdatedAt, cur.Metadata.ResourceVersion = nil, nil, ""
+	var doc any
+	b, _ := json.Marshal(cur)
+	json.Unmarshal(b, &doc) //nolint:errcheck // we just marshalled it
+	o, err := v1.DecodeValue(v1.MergePatch(doc, patch))
+	if err != nil {
+		return nil, err
+	}
+	var fe v1.FieldErrors
+	if o.Kind != key.Kind {
+		fe.Add("kind", "cannot be changed")
+	}
+	if o.Metadata.Name != key.Name || o.Metadata.Project != key.Project {
+		fe.Add("metadata.name", "the name cannot be changed (it is %s); to rename, create a new object and delete this one", key.Name)
+	}
+	if err := fe.Err(); err != nil {
+		return nil, err
+	}
+	if o.Metadata.ResourceVersion == "" {
+		o.Metadata.ResourceVersion = strconv.FormatInt(res.Version, 10)
+	}
+	return o, nil
+}
+
 // stage reads the stored object, decides what happens to it, and builds
 // the resource to write.
 func (s *Server) stage(tx store.ResourceTx, st *staged, onConflict string, dry bool) error {
@@ -222,10 +286,8 @@ func (s *Server) stage(tx store.ResourceTx, st *staged, onConflict string, dry b
 				o.ID()+" already exists and --on-conflict is fail; nothing was written")
 		}
 		if rv := o.Metadata.ResourceVersion; rv != "" && rv != strconv.FormatInt(cur.Version, 10) {
-			ae := newError(http.StatusConflict, v1.CodeConflict,
+			return newError(http.StatusConflict, v1.CodeConflict,
 				v1.StaleVersionMessage(o.ID(), rv, strconv.FormatInt(cur.Version, 10)))
-			ae.cause = errStaleVersion
-			return ae
 		}
 	}
 	next := store.Resource{ResourceKey: key, Labels: o.Metadata.Labels}
