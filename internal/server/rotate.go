@@ -106,6 +106,9 @@ func rotate(ctx context.Context, cfg *config.Config, out io.Writer) error {
 			return err
 		}
 	} else {
+		if cfg.DatabaseURL != "" {
+			return errors.New("with PostgreSQL, rotate through MCPD_SECRET_KEY: set it to NEW,OLD on every replica (a key file belongs to one host), then run rotate-secret-key")
+		}
 		old, err := secret.ReadKeyFile(file)
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("no key file at %s and MCPD_SECRET_KEY is unset: there is no key to rotate (mcpd creates the file on first start)", file)
@@ -148,14 +151,14 @@ func rotate(ctx context.Context, cfg *config.Config, out io.Writer) error {
 			})
 		})
 		if err != nil {
-			return fmt.Errorf("re-encrypt (nothing was changed in this pass; the key file keeps the old keys): %w", err)
+			return fmt.Errorf("re-encrypt (nothing was changed in this pass, and the old keys are kept): %w", err)
 		}
 		values += changed
 		if changed == 0 {
 			break
 		}
 		if pass == 4 {
-			return fmt.Errorf("values are still being written under the old keys after %d passes (%d re-encrypted so far); the key file keeps every key, run rotate-secret-key again", pass+1, values)
+			return fmt.Errorf("values are still being written under the old keys after %d passes (%d re-encrypted so far); every key is kept, run rotate-secret-key again", pass+1, values)
 		}
 	}
 	fmt.Fprintf(out, "re-encrypted %d values in %d secrets with key %s\n", values, len(secrets), keys.CurrentID())

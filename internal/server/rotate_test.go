@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -406,5 +409,26 @@ func TestMainRotateSecretKey(t *testing.T) {
 	}
 	if strings.Contains(errb.String(), "not-a-key") {
 		t.Errorf("stderr echoes the key: %q", errb.String())
+	}
+}
+
+// With PostgreSQL the secret key must be shared by every replica: a
+// production mcpd refuses to start without MCPD_SECRET_KEY, and rotation
+// refuses the per-host key file.
+func TestPostgresNeedsSharedSecretKey(t *testing.T) {
+	t.Parallel()
+	pg := "postgres://mcpd@127.0.0.1:1/mcpd?sslmode=disable"
+	cfg := testConfig(t, map[string]string{"MCPD_DATABASE_URL": pg, "MCPD_ENV": "production"})
+	err := Run(context.Background(), cfg, Deps{Log: slog.New(slog.DiscardHandler)})
+	if err == nil || !strings.Contains(err.Error(), "MCPD_SECRET_KEY is required with PostgreSQL in production") {
+		t.Errorf("Run without MCPD_SECRET_KEY in production on PostgreSQL: %v", err)
+	}
+	if _, statErr := os.Stat(cfg.SecretKeyFile()); !errors.Is(statErr, fs.ErrNotExist) {
+		t.Errorf("a key file was created anyway: %v", statErr)
+	}
+	cfg = testConfig(t, map[string]string{"MCPD_DATABASE_URL": pg})
+	err = rotate(context.Background(), cfg, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "with PostgreSQL, rotate through MCPD_SECRET_KEY") {
+		t.Errorf("rotate with a key file on PostgreSQL: %v", err)
 	}
 }

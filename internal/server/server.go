@@ -131,6 +131,11 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 		return fmt.Errorf("listen on %s: %w; set MCPD_LISTEN to a free address", cfg.Listen, err)
 	}
 	defer ln.Close() // Serve closes it too; this covers the early returns
+	if cfg.DatabaseURL != "" && cfg.SecretKey == "" && cfg.Environment == config.Production {
+		// A key file is per host: replicas would each seal with their own
+		// key and could not read each other's values.
+		return errors.New("MCPD_SECRET_KEY is required with PostgreSQL in production: every replica must seal secrets with the same key (generate one with `openssl rand -base64 32`)")
+	}
 	keys, src, err := secret.Load(cfg.SecretKey, cfg.SecretKeyFile())
 	if err != nil {
 		return err
