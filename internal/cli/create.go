@@ -44,8 +44,11 @@ func (c *createOptions) create(ctx context.Context, obj *v1.Object) error {
 	if err != nil {
 		return err
 	}
-	if len(labels) > 0 {
-		obj.Metadata.Labels = labels
+	for k, v := range labels {
+		if obj.Metadata.Labels == nil {
+			obj.Metadata.Labels = map[string]string{}
+		}
+		obj.Metadata.Labels[k] = v
 	}
 	obj.APIVersion = v1.APIVersion
 	if err := obj.Prepare(); err != nil {
@@ -160,8 +163,11 @@ this machine in the process list while mcpctl runs; prefer --from-file or
 	return cmd
 }
 
-// serverFlags are the flags that describe a server spec.
+// serverFlags are the flags that describe a server spec. descFlag names
+// the flag of the server's description ("description" unless the command
+// has a description of its own).
 type serverFlags struct {
+	descFlag                                                          string
 	description, command, image, url, transport, runtime, sessionMode string
 	args, env, envFromSecret                                          []string
 	replicas, port                                                    int
@@ -169,7 +175,10 @@ type serverFlags struct {
 
 func (s *serverFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&s.description, "description", "", "what the server is for")
+	if s.descFlag == "" {
+		s.descFlag = "description"
+	}
+	fl.StringVar(&s.description, s.descFlag, "", "what the server is for")
 	fl.StringVar(&s.command, "command", "", "run this command as a process (with --arg)")
 	fl.StringArrayVar(&s.args, "arg", nil, "an argument of the command or image (repeatable, in order)")
 	fl.StringVar(&s.image, "image", "", "run this container image")
@@ -191,7 +200,7 @@ func (s *serverFlags) apply(cmd *cobra.Command, spec *v1.ServerSpec) error {
 			*dst = v
 		}
 	}
-	set("description", &spec.Description, s.description)
+	set(s.descFlag, &spec.Description, s.description)
 	set("command", &spec.Command, s.command)
 	set("image", &spec.Image, s.image)
 	set("url", &spec.URL, s.url)
@@ -260,7 +269,9 @@ func newCmdCreateServer(f *Factory) *cobra.Command {
   mcpctl create server fs --from-template filesystem --set ROOT=/srv/data
 
 With --from-template the template's server spec is the start; each --set
-fills an input, and flags given beside it override the template.`,
+fills an input, and flags given beside it override the template. Input
+values are stored in the spec in plain text (and are visible in the
+process list while mcpctl runs): credentials belong in secrets.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec := &v1.ServerSpec{}
@@ -291,9 +302,6 @@ fills an input, and flags given beside it override the template.`,
 			if err := s.apply(cmd, spec); err != nil {
 				return err
 			}
-			if fromTemplate != "" && len(c.labels) == 0 {
-				c.labels = []string{"mcpctl.dev/template=" + fromTemplate}
-			}
 			return c.create(cmd.Context(), obj)
 		},
 	}
@@ -306,7 +314,7 @@ fills an input, and flags given beside it override the template.`,
 
 func newCmdCreateTemplate(f *Factory) *cobra.Command {
 	c := &createOptions{f: f}
-	s := &serverFlags{}
+	s := &serverFlags{descFlag: "server-description"}
 	var inputs, required []string
 	var description string
 	cmd := &cobra.Command{
@@ -314,7 +322,9 @@ func newCmdCreateTemplate(f *Factory) *cobra.Command {
 		Short: "Create a template: a server spec with inputs",
 		Long: `Create a template. Inputs become environment variables of the servers made
 from it, and ${NAME} in the command, args, image, url and env values is
-replaced by the input's value.
+replaced by the input's value. Input values are stored in the server's
+spec in plain text: for credentials, give the template an env entry with
+a secretRef instead of an input.
 
   mcpctl create template filesystem --command npx --arg -y \
       --arg @modelcontextprotocol/server-filesystem --arg '${ROOT}' --required-input ROOT`,
@@ -335,7 +345,7 @@ replaced by the input's value.
 		},
 	}
 	s.register(cmd)
-	cmd.Flags().StringVar(&description, "template-description", "", "what the template is for")
+	cmd.Flags().StringVar(&description, "description", "", "what the template is for")
 	cmd.Flags().StringArrayVar(&inputs, "input", nil, "an optional input NAME or NAME=DEFAULT (repeatable)")
 	cmd.Flags().StringArrayVar(&required, "required-input", nil, "a required input NAME (repeatable)")
 	c.flags(cmd)

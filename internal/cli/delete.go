@@ -62,8 +62,8 @@ func deleteRun(ctx context.Context, o *DeleteOptions) error {
 	if err != nil {
 		return err
 	}
-	if k.Scoped && o.Project == "" {
-		return &UsageError{Msg: fmt.Sprintf("a %s belongs to a project: add -p PROJECT", k.Singular)}
+	if err := requireProject(k, o.Project, "-p"); err != nil {
+		return err
 	}
 	if !o.Yes && !o.DryRun && o.F.IO.InTTY {
 		ids := make([]string, len(o.Names))

@@ -47,8 +47,8 @@ func describeRun(ctx context.Context, o *DescribeOptions) error {
 	if err != nil {
 		return err
 	}
-	if k.Scoped && o.Project == "" {
-		return &UsageError{Msg: fmt.Sprintf("a %s belongs to a project: add -p PROJECT", k.Singular)}
+	if err := requireProject(k, o.Project, "-p"); err != nil {
+		return err
 	}
 	c, err := o.F.APIClient()
 	if err != nil {

@@ -60,8 +60,8 @@ func editRun(ctx context.Context, o *EditOptions) error {
 	if err != nil {
 		return err
 	}
-	if k.Scoped && o.Project == "" {
-		return &UsageError{Msg: fmt.Sprintf("a %s belongs to a project: add -p PROJECT", k.Singular)}
+	if err := requireProject(k, o.Project, "-p"); err != nil {
+		return err
 	}
 	c, err := o.F.APIClient()
 	if err != nil {
@@ -81,7 +81,14 @@ func editRun(ctx context.Context, o *EditOptions) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	// The edit is kept when it could not be sent (a conflict, an outage),
+	// so the work is not lost.
+	keep := false
+	defer func() {
+		if !keep {
+			os.RemoveAll(dir)
+		}
+	}()
 	file := filepath.Join(dir, k.Singular+"-"+o.Name+".yaml")
 	header := "# Edit the object below; lines starting with '#' are ignored.\n" +
 		"# Save and quit to apply it; leave it unchanged to cancel.\n"
@@ -110,7 +117,9 @@ func editRun(ctx context.Context, o *EditOptions) error {
 			}
 			var ae *v1.Error
 			if !errors.As(err, &ae) || ae.Code != v1.CodeValidationFailed {
-				return err // a conflict, an outage: reopening would not help
+				// A conflict, an outage: reopening would not help.
+				keep = true
+				return fmt.Errorf("%w\nyour edit is saved in %s; run `mcpctl edit %s %s` again and copy your change over", err, file, k.Singular, o.Name)
 			}
 			problems = []string{ae.Message}
 			for _, d := range ae.Details {

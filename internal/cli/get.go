@@ -31,6 +31,15 @@ func resolveKind(arg string) (v1.Kind, error) {
 	return k, nil
 }
 
+// requireProject refuses a project-scoped kind without its project; flag
+// names the option that gives it.
+func requireProject(k v1.Kind, project, flag string) error {
+	if k.Scoped && project == "" {
+		return &UsageError{Msg: fmt.Sprintf("a %s belongs to a project: add %s PROJECT", k.Singular, flag)}
+	}
+	return nil
+}
+
 func kindList() string {
 	var names []string
 	for _, k := range v1.Kinds {
@@ -143,8 +152,8 @@ func getKind(ctx context.Context, c *client.Client, o *GetOptions) ([]v1.Object,
 		return nil, &UsageError{Msg: "--reveal applies to secrets only"}
 	}
 	if len(o.Names) > 0 {
-		if k.Scoped && o.Project == "" {
-			return nil, &UsageError{Msg: fmt.Sprintf("a %s belongs to a project: add -p PROJECT", k.Singular)}
+		if err := requireProject(k, o.Project, "-p"); err != nil {
+			return nil, err
 		}
 		var objs []v1.Object
 		for _, n := range o.Names {

@@ -39,7 +39,9 @@ boolean, [a, b] a list, null removes the field.
   mcpctl patch server memory metadata.labels.team=infra
   mcpctl patch project demo --type merge -p '{"spec":{"gated":true}}'
 
-The change is applied by mcpd to the version it holds, in one step.`,
+The change is applied by mcpd to the version it holds, in one step.
+Values given here are visible in the process list while mcpctl runs: for
+secret values use 'mcpctl edit secret NAME'.`,
 		Args:              cobra.MinimumNArgs(2),
 		ValidArgsFunction: completeKindAndNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -47,8 +49,11 @@ The change is applied by mcpd to the version it holds, in one step.`,
 			if o.Type != "merge" {
 				return &UsageError{Msg: fmt.Sprintf("--type %q is not supported: use merge (a JSON merge patch, RFC 7386)", o.Type)}
 			}
-			if (o.Patch == "") == (len(o.Pairs) == 0) {
-				return &UsageError{Msg: "give FIELD=VALUE pairs or -p JSON, one of the two"}
+			switch {
+			case o.Patch != "" && len(o.Pairs) > 0:
+				return &UsageError{Msg: fmt.Sprintf("give FIELD=VALUE pairs or -p JSON, not both (-p is the patch, here %q; a prompt's project is --project)", o.Patch)}
+			case o.Patch == "" && len(o.Pairs) == 0:
+				return &UsageError{Msg: "nothing to change: give FIELD=VALUE pairs or -p JSON"}
 			}
 			if runF != nil {
 				return runF(o)
@@ -68,8 +73,8 @@ func patchRun(ctx context.Context, o *PatchOptions) error {
 	if err != nil {
 		return err
 	}
-	if k.Scoped && o.Project == "" {
-		return &UsageError{Msg: fmt.Sprintf("a %s belongs to a project: add --project PROJECT", k.Singular)}
+	if err := requireProject(k, o.Project, "--project"); err != nil {
+		return err
 	}
 	var patch []byte
 	if o.Patch != "" {
