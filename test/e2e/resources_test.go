@@ -164,6 +164,21 @@ func TestResourceVerbs(t *testing.T) {
 			if !strings.Contains(string(renamed), "metadata.name cannot be changed") {
 				t.Fatalf("rename was not refused:\n%s", renamed)
 			}
+			// Someone else changes the object while the editor is open: the
+			// edit is refused as stale and kept in a file.
+			racer := filepath.Join(t.TempDir(), "racer.sh")
+			os.WriteFile(racer, []byte("#!/bin/sh\n"+filepath.Join(binDir, "mcpctl")+" patch server memory replicas=6 >/dev/null\n"+
+				"sed -i 's/replicas: [0-9]*/replicas: 7/' \"$1\"\n"), 0o755)
+			r = mcpctlEnv(t, cfg, "", []string{"EDITOR=" + racer}, "edit", "server", "memory")
+			if r.Code != 1 || !strings.Contains(r.Stderr, "was changed since you read it") || !strings.Contains(r.Stderr, "your edit is saved in ") {
+				t.Fatalf("edit racing a patch: %+v", r)
+			}
+			kept := strings.TrimSpace(r.Stderr[strings.Index(r.Stderr, "your edit is saved in ")+len("your edit is saved in "):])
+			kept = kept[:strings.Index(kept, ";")]
+			if b, err := os.ReadFile(kept); err != nil || !strings.Contains(string(b), "replicas: 7") {
+				t.Fatalf("the kept edit %s: %v\n%s", kept, err, b)
+			}
+			must(run("", "get", "server", "memory", "-o", "yaml"), "replicas: 6")
 
 			// create, one per kind.
 			must(run("", "create", "secret", "slack", "--data", "WEBHOOK=https://hooks.example/x"), "secret/slack created")
@@ -407,52 +422,61 @@ func TestApplyBadInput(t *testing.T) {
 
 // --dry-run=server reports what would change and writes nothing.
 func TestApplyDryRun(t *testing.T) {
-	t.Parallel()
-	m := startMcpd(t, "")
-	cfg := t.TempDir()
-	cliLogin(t, cfg, m.URL)
-	in := "kind: Server\nmetadata: {name: s}\nspec: {command: npx, replicas: 1}\n"
-	if r := mcpctl(t, cfg, in, "apply", "-f", "-", "--dry-run=server"); r.Code != 0 || !strings.Contains(r.Stdout, "server/s created (server dry run)") {
-		t.Fatalf("dry run create: %+v", r)
-	}
-	if r := mcpctl(t, cfg, "", "get", "servers", "-o", "name"); r.Stdout != "" {
-		t.Fatalf("dry run wrote: %s", r.Stdout)
-	}
-	mcpctl(t, cfg, in, "apply", "-f", "-")
-	changed := strings.Replace(in, "replicas: 1", "replicas: 2", 1)
-	r := mcpctl(t, cfg, changed, "apply", "-f", "-", "--dry-run=server")
-	if r.Code != 0 || !strings.Contains(r.Stdout, "server/s configured (server dry run)") || !strings.Contains(r.Stdout, "spec.replicas: 1 -> 2") {
-		t.Fatalf("dry run update: %+v", r)
-	}
-	if r := mcpctl(t, cfg, "", "get", "server", "s", "-o", "yaml"); !strings.Contains(r.Stdout, "replicas: 1") {
-		t.Fatalf("dry run changed the server: %s", r.Stdout)
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			m, _ := e.start(t)
+			cfg := t.TempDir()
+			cliLogin(t, cfg, m.URL)
+			in := "kind: Server\nmetadata: {name: s}\nspec: {command: npx, replicas: 1}\n"
+			if r := mcpctl(t, cfg, in, "apply", "-f", "-", "--dry-run=server"); r.Code != 0 || !strings.Contains(r.Stdout, "server/s created (server dry run)") {
+				t.Fatalf("dry run create: %+v", r)
+			}
+			if r := mcpctl(t, cfg, "", "get", "servers", "-o", "name"); r.Stdout != "" {
+				t.Fatalf("dry run wrote: %s", r.Stdout)
+			}
+			mcpctl(t, cfg, in, "apply", "-f", "-")
+			changed := strings.Replace(in, "replicas: 1", "replicas: 2", 1)
+			r := mcpctl(t, cfg, changed, "apply", "-f", "-", "--dry-run=server")
+			if r.Code != 0 || !strings.Contains(r.Stdout, "server/s configured (server dry run)") || !strings.Contains(r.Stdout, "spec.replicas: 1 -> 2") {
+				t.Fatalf("dry run update: %+v", r)
+			}
+			if r := mcpctl(t, cfg, "", "get", "server", "s", "-o", "yaml"); !strings.Contains(r.Stdout, "replicas: 1") {
+				t.Fatalf("dry run changed the server: %s", r.Stdout)
+			}
+			if r := mcpctl(t, cfg, "", "delete", "server", "s", "--dry-run"); r.Code != 0 || !strings.Contains(r.Stdout, "server/s deleted (server dry run)") {
+				t.Fatalf("delete --dry-run: %+v", r)
+			}
+			if r := mcpctl(t, cfg, "", "get", "servers", "-o", "name"); r.Stdout != "server/s\n" {
+				t.Fatalf("delete --dry-run deleted: %q", r.Stdout)
+			}
+		})
 	}
 }
 
 // The README's quick start: the secret from standard input, then the
 // examples directory.
 func TestExamplesApply(t *testing.T) {
-	t.Parallel()
-	m := startMcpd(t, "")
-	cfg := t.TempDir()
-	cliLogin(t, cfg, m.URL)
-	if r := mcpctl(t, cfg, "ghp_example\n", "create", "secret", "github", "--data-stdin", "TOKEN"); r.Code != 0 {
-		t.Fatalf("create secret: %+v", r)
-	}
-	r := mcpctl(t, cfg, "", "apply", "-f", "../../examples/demo/")
-	if r.Code != 0 || !strings.Contains(r.Stdout, "project/demo created") || !strings.Contains(r.Stdout, "server/github created") {
-		t.Fatalf("apply examples: %+v", r)
-	}
-	if r := mcpctl(t, cfg, "", "create", "server", "notes", "--from-template", "filesystem", "--set", "ROOT=/tmp/notes"); r.Code != 0 {
-		t.Fatalf("server from the example template: %+v", r)
-	}
-}
-
-// cliLogin logs the CLI with its config in cfg into the mcpd at url.
-func cliLogin(t testing.TB, cfg, url string) {
-	t.Helper()
-	if r := mcpctl(t, cfg, adminPassword+"\n", "login", "--mcpd-url", url, "--email", adminEmail, "--password-stdin"); r.Code != 0 {
-		t.Fatalf("login: %+v", r)
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			m, _ := e.start(t)
+			cfg := t.TempDir()
+			cliLogin(t, cfg, m.URL)
+			if r := mcpctl(t, cfg, "ghp_example\n", "create", "secret", "github", "--data-stdin", "TOKEN"); r.Code != 0 {
+				t.Fatalf("create secret: %+v", r)
+			}
+			r := mcpctl(t, cfg, "", "apply", "-f", "../../examples/demo/")
+			if r.Code != 0 || !strings.Contains(r.Stdout, "project/demo created") || !strings.Contains(r.Stdout, "server/github created") {
+				t.Fatalf("apply examples: %+v", r)
+			}
+			if r := mcpctl(t, cfg, "", "create", "server", "notes", "--from-template", "filesystem", "--set", "ROOT=/tmp/notes", "-l", "team=notes"); r.Code != 0 {
+				t.Fatalf("server from the example template: %+v", r)
+			}
+			if r := mcpctl(t, cfg, "", "get", "server", "notes", "-o", "yaml"); !strings.Contains(r.Stdout, "mcpctl.dev/template: filesystem") || !strings.Contains(r.Stdout, "team: notes") {
+				t.Fatalf("labels of a server from a template: %s", r.Stdout)
+			}
+		})
 	}
 }
 
@@ -498,5 +522,13 @@ func TestRotateSecretKey(t *testing.T) {
 	reveal("a restarted mcpd")
 	if strings.Contains(m.Log(), "keys mcpd does not have") {
 		t.Fatalf("after rotation mcpd finds values under unknown keys:\n%s", m.Log())
+	}
+}
+
+// cliLogin logs the CLI with its config in cfg into the mcpd at url.
+func cliLogin(t testing.TB, cfg, url string) {
+	t.Helper()
+	if r := mcpctl(t, cfg, adminPassword+"\n", "login", "--mcpd-url", url, "--email", adminEmail, "--password-stdin"); r.Code != 0 {
+		t.Fatalf("login: %+v", r)
 	}
 }
