@@ -141,23 +141,15 @@ func (s *Server) reveal(k v1.Kind, r *http.Request) (bool, error) {
 	return true, nil
 }
 
-var listParams = map[string]bool{"limit": true, "cursor": true, "labelSelector": true, "project": true, "reveal": true}
-
 // listObjects pages through one kind in (project, name) order. A label
-// selector filters; the page still holds up to limit matches.
+// selector filters; the page holds up to limit matches, or fewer when the
+// rows one request may read run out first.
 func (s *Server) listObjects(k v1.Kind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		var fe v1.FieldErrors
-		var unknown []string
-		for p := range q {
-			if !listParams[p] {
-				unknown = append(unknown, p)
-			}
-		}
-		sort.Strings(unknown)
-		for _, p := range unknown {
-			fe.Add(p, "unknown query parameter; allowed: limit, cursor, labelSelector, project, reveal")
+		if err := onlyParams(r, "limit", "cursor", "labelSelector", "project", "reveal"); err != nil {
+			fe = append(fe, toAPIError(err).details...)
 		}
 		limit := 100
 		if v := q.Get("limit"); v != "" {

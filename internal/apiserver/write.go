@@ -45,43 +45,39 @@ func (op *writeOp) kind() string {
 	return op.obj.Kind
 }
 
-// sealedSecret is a Secret's spec as stored: values encrypted.
-type sealedSecret struct {
-	Data map[string]string `json:"data,omitempty"`
-}
-
 // toObject turns a stored resource into its API form; secret values are
 // null unless reveal.
 func (s *Server) toObject(res store.Resource, reveal bool) (v1.Object, error) {
 	if res.Kind != "Secret" {
 		return plainObject(res)
 	}
-	created, updated := res.CreatedAt, res.UpdatedAt
-	o := v1.Object{APIVersion: v1.APIVersion, Kind: res.Kind, Metadata: v1.ObjectMeta{
-		Name: res.Name, Project: res.Project, Labels: res.Labels,
-		CreatedAt: &created, UpdatedAt: &updated, ResourceVersion: strconv.FormatInt(res.Version, 10),
-	}}
-	{
-		var sealed sealedSecret
-		if err := json.Unmarshal(res.Spec, &sealed); err != nil {
-			return v1.Object{}, fmt.Errorf("stored secret %s: %w", res.Name, err)
-		}
-		spec := &v1.SecretSpec{Data: map[string]*string{}}
-		for key := range sealed.Data {
-			spec.Data[key] = nil
-		}
-		if reveal {
-			plain, err := s.secrets.OpenData(res.Name, sealed.Data)
-			if err != nil {
-				return v1.Object{}, err
-			}
-			for key, v := range plain {
-				spec.Data[key] = &v
-			}
-		}
-		o.Spec = spec
+	o := v1.Object{APIVersion: v1.APIVersion, Kind: res.Kind, Metadata: metadataOf(res)}
+	sealed, err := secret.ParseSealed(res.Spec)
+	if err != nil {
+		return v1.Object{}, fmt.Errorf("secret %s: %w", res.Name, err)
 	}
+	spec := &v1.SecretSpec{Data: map[string]*string{}}
+	for key := range sealed.Data {
+		spec.Data[key] = nil
+	}
+	if reveal {
+		plain, err := s.secrets.OpenData(res.Name, sealed.Data)
+		if err != nil {
+			return v1.Object{}, err
+		}
+		for key, v := range plain {
+			spec.Data[key] = &v
+		}
+	}
+	o.Spec = spec
 	return o, nil
+}
+
+// metadataOf is a stored resource's metadata in API form.
+func metadataOf(res store.Resource) v1.ObjectMeta {
+	created, updated := res.CreatedAt, res.UpdatedAt
+	return v1.ObjectMeta{Name: res.Name, Project: res.Project, Labels: res.Labels,
+		CreatedAt: &created, UpdatedAt: &updated, ResourceVersion: strconv.FormatInt(res.Version, 10)}
 }
 
 // plainObject decodes a stored resource of a kind without secrets.
@@ -90,11 +86,7 @@ func plainObject(res store.Resource) (v1.Object, error) {
 	if !ok || k.Kind == "Secret" {
 		return v1.Object{}, fmt.Errorf("plainObject: cannot decode a stored %q", res.Kind)
 	}
-	created, updated := res.CreatedAt, res.UpdatedAt
-	o := v1.Object{APIVersion: v1.APIVersion, Kind: k.Kind, Metadata: v1.ObjectMeta{
-		Name: res.Name, Project: res.Project, Labels: res.Labels,
-		CreatedAt: &created, UpdatedAt: &updated, ResourceVersion: strconv.FormatInt(res.Version, 10),
-	}, Spec: k.NewSpec()}
+	o := v1.Object{APIVersion: v1.APIVersion, Kind: k.Kind, Metadata: metadataOf(res), Spec: k.NewSpec()}
 	if err := json.Unmarshal(res.Spec, o.Spec); err != nil {
 		return v1.Object{}, fmt.Errorf("stored %s %s: %w", k.Singular, res.Name, err)
 	}
@@ -296,10 +288,10 @@ func (s *Server) stage(tx store.ResourceTx, st *staged, onConflict string, dry b
 	}
 	changedSecret := false
 	if spec, ok := o.Spec.(*v1.SecretSpec); ok {
-		var old sealedSecret
+		var old secret.Sealed
 		if st.cur != nil {
-			if err := json.Unmarshal(st.cur.Spec, &old); err != nil {
-				return fmt.Errorf("stored secret %s: %w", key.Name, err)
+			if old, err = secret.ParseSealed(st.cur.Spec); err != nil {
+				return fmt.Errorf("secret %s: %w", key.Name, err)
 			}
 		}
 		st.keys = spec.Keys()
@@ -314,7 +306,7 @@ func (s *Server) stage(tx store.ResourceTx, st *staged, onConflict string, dry b
 					"key %s has no value (a redacted value was applied to a secret that never had one); set it with `mcpctl edit secret %s`", k, key.Name))
 			}
 		}
-		next.Spec, err = json.Marshal(sealedSecret{Data: sealed})
+		next.Spec, err = secret.Sealed{Data: sealed}.Marshal()
 		if err != nil {
 			return err
 		}
@@ -464,13 +456,11 @@ func checkRefs(tx store.ResourceTx, st *staged, batch map[store.ResourceKey]*sta
 }
 
 func sealedKeys(spec []byte) []string {
-	var sealed sealedSecret
-	if json.Unmarshal(spec, &sealed) != nil {
+	sealed, err := secret.ParseSealed(spec)
+	if err != nil {
 		return nil
 	}
-	keys := slices.Collect(maps.Keys(sealed.Data))
-	sort.Strings(keys)
-	return keys
+	return sealed.Keys()
 }
 
 func orNone(names []string) string {

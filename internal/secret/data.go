@@ -1,5 +1,11 @@
 package secret
 
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+)
+
 // aad binds a value to its secret and key.
 func aad(secret, key string) string { return "Secret/" + secret + "/" + key }
 
@@ -82,3 +88,31 @@ func (e *KeyError) Error() string {
 }
 
 func (e *KeyError) Unwrap() error { return e.Err }
+
+// Sealed is a Secret's spec as mcpd stores it: each value encrypted (or
+// Unset), keyed by data key.
+type Sealed struct {
+	Data map[string]string `json:"data,omitempty"`
+}
+
+// ParseSealed reads a stored Secret spec.
+func ParseSealed(spec []byte) (Sealed, error) {
+	var s Sealed
+	if err := json.Unmarshal(spec, &s); err != nil {
+		return Sealed{}, fmt.Errorf("stored secret spec: %w", err)
+	}
+	return s, nil
+}
+
+// Marshal returns the stored form.
+func (s Sealed) Marshal() ([]byte, error) { return json.Marshal(s) }
+
+// Keys returns the data keys, sorted.
+func (s Sealed) Keys() []string {
+	keys := make([]string, 0, len(s.Data))
+	for k := range s.Data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,11 +16,6 @@ import (
 	"github.com/mcpctl/mcpctl/internal/store"
 )
 
-// sealedData is the stored form of a Secret's spec.
-type sealedData struct {
-	Data map[string]string `json:"data,omitempty"`
-}
-
 // eachSecret calls fn with every stored secret, page by page.
 func eachSecret(ctx context.Context, list func(store.ResourceFilter) ([]store.Resource, error), fn func(store.Resource, map[string]string) error) error {
 	f := store.ResourceFilter{Kind: "Secret", Limit: 500}
@@ -31,9 +25,9 @@ func eachSecret(ctx context.Context, list func(store.ResourceFilter) ([]store.Re
 			return err
 		}
 		for _, r := range page {
-			var d sealedData
-			if err := json.Unmarshal(r.Spec, &d); err != nil {
-				return fmt.Errorf("stored secret %s: %w", r.Name, err)
+			d, err := secret.ParseSealed(r.Spec)
+			if err != nil {
+				return fmt.Errorf("secret %s: %w", r.Name, err)
 			}
 			if err := fn(r, d.Data); err != nil {
 				return err
@@ -141,7 +135,7 @@ func rotate(ctx context.Context, cfg *config.Config, out io.Writer) error {
 				if err != nil || n == 0 {
 					return err
 				}
-				if r.Spec, err = json.Marshal(sealedData{Data: sealed}); err != nil {
+				if r.Spec, err = (secret.Sealed{Data: sealed}).Marshal(); err != nil {
 					return err
 				}
 				r.UpdatedAt = time.Now().UTC()
