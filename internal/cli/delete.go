@@ -37,7 +37,7 @@ secret a server reads, a project with prompts); the error names the users.
 --cascade deletes anyway and detaches them: the project drops the server,
 the server drops the env entries of the secret, the project's prompts are
 deleted.`,
-		Args:              cobra.MinimumNArgs(2),
+		Args:              kindArgs(true, false),
 		ValidArgsFunction: completeKindAndNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Kind, o.Names = args[0], args[1:]

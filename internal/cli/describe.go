@@ -28,7 +28,7 @@ func NewCmdDescribe(f *Factory, runF func(*DescribeOptions) error) *cobra.Comman
 	cmd := &cobra.Command{
 		Use:               "describe KIND NAME...",
 		Short:             "Show a resource in detail, with what uses it and what it uses",
-		Args:              cobra.MinimumNArgs(2),
+		Args:              kindArgs(true, false),
 		ValidArgsFunction: completeKindAndNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Kind, o.Names = args[0], args[1:]

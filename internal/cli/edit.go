@@ -38,7 +38,7 @@ leave the file unchanged) to give up.
 If someone changed the object while you edited, nothing is written and
 mcpctl says so: run edit again. Secret values show as null and keep their
 values unless you write new ones.`,
-		Args:              cobra.ExactArgs(2),
+		Args:              kindArgs(true, true),
 		ValidArgsFunction: completeKindAndNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Kind, o.Name = args[0], args[1]

@@ -40,6 +40,23 @@ func requireProject(k v1.Kind, project, flag string) error {
 	return nil
 }
 
+// kindArgs checks that a verb got a kind (and a name, when needName), and
+// says which kinds exist when it did not.
+func kindArgs(needName, exactlyOneName bool) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		use := "`" + cmd.CommandPath() + " " + strings.SplitN(cmd.Use, " ", 2)[1] + "`"
+		switch {
+		case len(args) == 0:
+			return &UsageError{Msg: "missing the kind: " + use + "; kinds: " + kindList()}
+		case needName && len(args) == 1:
+			return &UsageError{Msg: "missing the name: " + use}
+		case exactlyOneName && len(args) > 2:
+			return &UsageError{Msg: fmt.Sprintf("one name only: %s (got %d)", use, len(args)-1)}
+		}
+		return nil
+	}
+}
+
 func kindList() string {
 	var names []string
 	for _, k := range v1.Kinds {
@@ -84,7 +101,7 @@ Kinds: ` + kindList() + `, and "all" for every kind.
   mcpctl get all -A -o yaml > backup.yaml   # everything; secret values are not included
 
 Secret values are shown only with --reveal.`,
-		Args:              cobra.MinimumNArgs(1),
+		Args:              kindArgs(false, false),
 		ValidArgsFunction: completeKindAndNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Kind, o.Names = args[0], args[1:]

@@ -42,7 +42,7 @@ boolean, [a, b] a list, null removes the field.
 The change is applied by mcpd to the version it holds, in one step.
 Values given here are visible in the process list while mcpctl runs: for
 secret values use 'mcpctl edit secret NAME'.`,
-		Args:              cobra.MinimumNArgs(2),
+		Args:              kindArgs(true, false),
 		ValidArgsFunction: completeKindAndNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Kind, o.Name, o.Pairs = args[0], args[1], args[2:]
