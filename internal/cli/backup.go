@@ -13,8 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -255,7 +253,7 @@ func backupRun(ctx context.Context, o *BackupOptions) error {
 		return err
 	}
 	if err := writeFile0600(o.Output, append(data, '\n')); err != nil {
-		return err
+		return fmt.Errorf("write %s: %w", o.Output, err)
 	}
 	fmt.Fprintf(o.F.IO.Out, "wrote %d objects (%d secrets, values encrypted) to %s\n", len(objs), len(values), o.Output)
 	if size := len(b.Objects) + len(plain); len(objs) > v1.MaxApplyObjects || size > v1.MaxApplyBody {
@@ -264,27 +262,6 @@ func backupRun(ctx context.Context, o *BackupOptions) error {
 			v1.MaxApplyObjects, humanBytes(v1.MaxApplyBody), len(objs), humanBytes(int64(size)))
 	}
 	return nil
-}
-
-// writeFile0600 writes data to path atomically, readable by its owner only.
-func writeFile0600(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".mcpctl-backup-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // RestoreOptions are the inputs of `mcpctl restore`.

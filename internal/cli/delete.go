@@ -58,11 +58,8 @@ deleted.`,
 var errAborted = errors.New("aborted; nothing was deleted")
 
 func deleteRun(ctx context.Context, o *DeleteOptions) error {
-	k, err := resolveKind(o.Kind)
+	k, err := resolveItemKind(o.Kind, o.Project, "-p")
 	if err != nil {
-		return err
-	}
-	if err := requireProject(k, o.Project, "-p"); err != nil {
 		return err
 	}
 	if !o.Yes && !o.DryRun && o.F.IO.InTTY {

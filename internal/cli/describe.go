@@ -43,11 +43,8 @@ func NewCmdDescribe(f *Factory, runF func(*DescribeOptions) error) *cobra.Comman
 }
 
 func describeRun(ctx context.Context, o *DescribeOptions) error {
-	k, err := resolveKind(o.Kind)
+	k, err := resolveItemKind(o.Kind, o.Project, "-p")
 	if err != nil {
-		return err
-	}
-	if err := requireProject(k, o.Project, "-p"); err != nil {
 		return err
 	}
 	c, err := o.F.APIClient()

@@ -56,11 +56,8 @@ values unless you write new ones.`,
 var errEditCancelled = errors.New("edit cancelled: no changes made")
 
 func editRun(ctx context.Context, o *EditOptions) error {
-	k, err := resolveKind(o.Kind)
+	k, err := resolveItemKind(o.Kind, o.Project, "-p")
 	if err != nil {
-		return err
-	}
-	if err := requireProject(k, o.Project, "-p"); err != nil {
 		return err
 	}
 	c, err := o.F.APIClient()

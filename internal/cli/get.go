@@ -31,13 +31,14 @@ func resolveKind(arg string) (v1.Kind, error) {
 	return k, nil
 }
 
-// requireProject refuses a project-scoped kind without its project; flag
-// names the option that gives it.
-func requireProject(k v1.Kind, project, flag string) error {
-	if k.Scoped && project == "" {
-		return &UsageError{Msg: fmt.Sprintf("a %s belongs to a project: add %s PROJECT", k.Singular, flag)}
+// resolveItemKind resolves the kind of a verb that names objects: a
+// project-scoped kind needs its project, which flag gives.
+func resolveItemKind(arg, project, flag string) (v1.Kind, error) {
+	k, err := resolveKind(arg)
+	if err == nil && k.Scoped && project == "" {
+		err = &UsageError{Msg: fmt.Sprintf("a %s belongs to a project: add %s PROJECT", k.Singular, flag)}
 	}
-	return nil
+	return k, err
 }
 
 // kindArgs checks that a verb got a kind (and a name, when needName), and
@@ -169,7 +170,7 @@ func getKind(ctx context.Context, c *client.Client, o *GetOptions) ([]v1.Object,
 		return nil, &UsageError{Msg: "--reveal applies to secrets only"}
 	}
 	if len(o.Names) > 0 {
-		if err := requireProject(k, o.Project, "-p"); err != nil {
+		if _, err := resolveItemKind(o.Kind, o.Project, "-p"); err != nil {
 			return nil, err
 		}
 		var objs []v1.Object
@@ -210,12 +211,11 @@ func getAll(ctx context.Context, c *client.Client, o *GetOptions) ([]v1.Object, 
 		}
 		return out, nil
 	}
-	kind := func(name string) v1.Kind { k, _ := v1.LookupKind(name); return k }
-	proj, err := c.Get(ctx, kind("Project"), "", o.Project, false)
+	proj, err := c.Get(ctx, kindNamed("Project"), "", o.Project, false)
 	if err != nil {
 		return nil, err
 	}
-	servers, err := c.ListAll(ctx, kind("Server"), client.ListOptions{Project: o.Project, LabelSelector: o.LabelSelector})
+	servers, err := c.ListAll(ctx, kindNamed("Server"), client.ListOptions{Project: o.Project, LabelSelector: o.LabelSelector})
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +232,7 @@ func getAll(ctx context.Context, c *client.Client, o *GetOptions) ([]v1.Object, 
 	sort.Strings(names)
 	var secrets []v1.Object
 	for _, n := range names {
-		s, err := c.Get(ctx, kind("Secret"), "", n, false)
+		s, err := c.Get(ctx, kindNamed("Secret"), "", n, false)
 		if client.IsCode(err, v1.CodeNotFound) {
 			continue
 		}
@@ -243,7 +243,7 @@ func getAll(ctx context.Context, c *client.Client, o *GetOptions) ([]v1.Object, 
 			secrets = append(secrets, *s)
 		}
 	}
-	prompts, err := c.ListAll(ctx, kind("Prompt"), client.ListOptions{Project: o.Project, LabelSelector: o.LabelSelector})
+	prompts, err := c.ListAll(ctx, kindNamed("Prompt"), client.ListOptions{Project: o.Project, LabelSelector: o.LabelSelector})
 	if err != nil {
 		return nil, err
 	}

@@ -69,11 +69,8 @@ secret values use 'mcpctl edit secret NAME'.`,
 }
 
 func patchRun(ctx context.Context, o *PatchOptions) error {
-	k, err := resolveKind(o.Kind)
+	k, err := resolveItemKind(o.Kind, o.Project, "--project")
 	if err != nil {
-		return err
-	}
-	if err := requireProject(k, o.Project, "--project"); err != nil {
 		return err
 	}
 	var patch []byte
