@@ -38,9 +38,9 @@ func (s *Server) resourceRoutes() []route {
 		}
 		rs = append(rs,
 			route{"GET", coll, k.Plural + ".list", false, s.listObjects(k)},
-			route{"POST", coll, k.Plural + ".create", false, s.createObject(k)},
+			route{"POST", coll, k.Plural + ".create", false, s.putObject(k, modeCreate)},
 			route{"GET", item, k.Plural + ".get", false, s.getObject(k)},
-			route{"PUT", item, k.Plural + ".update", false, s.updateObject(k)},
+			route{"PUT", item, k.Plural + ".update", false, s.putObject(k, modeUpdate)},
 			route{"PATCH", item, k.Plural + ".patch", false, s.patchObject(k)},
 			route{"DELETE", item, k.Plural + ".delete", false, s.deleteObject(k)},
 		)
@@ -62,36 +62,20 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	reveal := false
-	switch r.URL.Query().Get("reveal") {
-	case "", "false":
-	case "true":
-		reveal = true
+	reveal := r.URL.Query().Get("reveal") == "true"
+	if reveal {
 		state(r).action = "export.reveal"
-	default:
-		s.writeError(w, r, validationError(v1.FieldError{Field: "reveal", Message: "must be true or false"}))
-		return
 	}
 	out := v1.ObjectList{Items: []v1.Object{}}
 	err := s.store.UpdateResources(r.Context(), func(tx store.ResourceTx) error {
 		for _, k := range v1.Kinds {
-			f := store.ResourceFilter{Kind: k.Kind, Limit: 1000}
-			for {
-				page, err := tx.List(f)
-				if err != nil {
-					return err
-				}
-				for _, res := range page {
-					o, err := s.toObject(res, reveal)
-					if err != nil {
-						return err
-					}
-					out.Items = append(out.Items, o)
-				}
-				if len(page) < f.Limit {
-					break
-				}
-				f.After = page[len(page)-1].ResourceKey
+			err := store.EachResource(tx.List, k.Kind, func(res store.Resource) error {
+				o, err := s.toObject(res, reveal)
+				out.Items = append(out.Items, o)
+				return err
+			})
+			if err != nil {
+				return err
 			}
 		}
 		return nil
@@ -127,12 +111,8 @@ func notFound(key store.ResourceKey) error {
 // reveal reads ?reveal=true, which only a Secret honours. It renames the
 // audited action so reading values is found apart from reading keys.
 func (s *Server) reveal(k v1.Kind, r *http.Request) (bool, error) {
-	v := r.URL.Query().Get("reveal")
-	if v == "" || v == "false" {
-		return false, nil
-	}
-	if v != "true" {
-		return false, validationError(v1.FieldError{Field: "reveal", Message: "must be true or false"})
+	if r.URL.Query().Get("reveal") != "true" {
+		return false, nil // any other value than false was refused by onlyParams
 	}
 	if k.Kind != "Secret" {
 		return false, validationError(v1.FieldError{Field: "reveal", Message: "only secrets have values to reveal"})
@@ -326,7 +306,7 @@ func onlyParams(r *http.Request, allowed ...string) error {
 }
 
 // flagParams are the query parameters that take true or false.
-var flagParams = map[string]bool{"dryRun": true, "cascade": true}
+var flagParams = map[string]bool{"dryRun": true, "cascade": true, "reveal": true}
 
 func (s *Server) readObject(r *http.Request, key store.ResourceKey, reveal bool) (v1.Object, error) {
 	res, err := s.store.GetResource(r.Context(), key)
@@ -386,7 +366,8 @@ func decodeBody(r *http.Request, k v1.Kind, key store.ResourceKey) (*v1.Object, 
 	return o, fe.Err()
 }
 
-func (s *Server) createObject(k v1.Kind) http.HandlerFunc {
+// putObject creates (POST) or replaces (PUT) one object from the body.
+func (s *Server) putObject(k v1.Kind, mode writeMode) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		key, err := keyOf(k, r)
 		if err == nil {
@@ -400,25 +381,7 @@ func (s *Server) createObject(k v1.Kind) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		s.writeOne(w, r, writeOp{obj: o, mode: modeCreate})
-	}
-}
-
-func (s *Server) updateObject(k v1.Kind) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		key, err := keyOf(k, r)
-		if err == nil {
-			err = onlyParams(r, "dryRun")
-		}
-		var o *v1.Object
-		if err == nil {
-			o, err = decodeBody(r, k, key)
-		}
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		s.writeOne(w, r, writeOp{obj: o, mode: modeUpdate})
+		s.writeOne(w, r, writeOp{obj: o, mode: mode})
 	}
 }
 

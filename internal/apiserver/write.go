@@ -322,11 +322,6 @@ func (s *Server) stage(tx store.ResourceTx, st *staged, onConflict string, dry b
 		return nil
 	}
 	next.Version, next.CreatedAt = cur.Version, cur.CreatedAt
-	if !changedSecret && o.Kind == "Secret" {
-		// Sealing re-encrypts with fresh nonces; unchanged values keep
-		// their stored ciphertext so an unchanged secret stays unchanged.
-		next.Spec = cur.Spec
-	}
 	if string(next.Spec) == string(cur.Spec) && maps.Equal(next.Labels, cur.Labels) {
 		st.result.Action = v1.ActionUnchanged
 		return nil

@@ -16,28 +16,15 @@ import (
 	"github.com/mcpctl/mcpctl/internal/store"
 )
 
-// eachSecret calls fn with every stored secret, page by page.
-func eachSecret(ctx context.Context, list func(store.ResourceFilter) ([]store.Resource, error), fn func(store.Resource, map[string]string) error) error {
-	f := store.ResourceFilter{Kind: "Secret", Limit: 500}
-	for {
-		page, err := list(f)
+// eachSecret calls fn with every stored secret and its sealed values.
+func eachSecret(list func(store.ResourceFilter) ([]store.Resource, error), fn func(store.Resource, map[string]string) error) error {
+	return store.EachResource(list, "Secret", func(r store.Resource) error {
+		d, err := secret.ParseSealed(r.Spec)
 		if err != nil {
-			return err
+			return fmt.Errorf("secret %s: %w", r.Name, err)
 		}
-		for _, r := range page {
-			d, err := secret.ParseSealed(r.Spec)
-			if err != nil {
-				return fmt.Errorf("secret %s: %w", r.Name, err)
-			}
-			if err := fn(r, d.Data); err != nil {
-				return err
-			}
-		}
-		if len(page) < f.Limit {
-			return nil
-		}
-		f.After = page[len(page)-1].ResourceKey
-	}
+		return fn(r, d.Data)
+	})
 }
 
 // unknownSecretKeys lists the key ids of stored values that keys cannot
@@ -45,7 +32,7 @@ func eachSecret(ctx context.Context, list func(store.ResourceFilter) ([]store.Re
 func unknownSecretKeys(ctx context.Context, st store.Store, keys *secret.Keyring) ([]string, error) {
 	seen := map[string]bool{}
 	var unknown []string
-	err := eachSecret(ctx, func(f store.ResourceFilter) ([]store.Resource, error) { return st.ListResources(ctx, f) },
+	err := eachSecret(func(f store.ResourceFilter) ([]store.Resource, error) { return st.ListResources(ctx, f) },
 		func(r store.Resource, data map[string]string) error {
 			for key, ct := range data {
 				if ct == secret.Unset {
@@ -130,7 +117,7 @@ func rotate(ctx context.Context, cfg *config.Config, out io.Writer) error {
 	for pass := 0; ; pass++ {
 		changed := 0
 		err := st.UpdateResources(ctx, func(tx store.ResourceTx) error {
-			return eachSecret(ctx, tx.List, func(r store.Resource, data map[string]string) error {
+			return eachSecret(tx.List, func(r store.Resource, data map[string]string) error {
 				sealed, n, err := keys.Reseal(r.Name, data)
 				if err != nil || n == 0 {
 					return err

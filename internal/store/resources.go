@@ -257,3 +257,25 @@ func (t *resourceTx) Referrers(kind, name string) ([]ResourceKey, error) {
 	}
 	return out, t.d.wrap(rows.Err())
 }
+
+// EachResource calls fn with every resource of kind in (project, name)
+// order, reading pages of 500 through list: a ResourceTx's List, or a
+// Store's ListResources bound to a context.
+func EachResource(list func(ResourceFilter) ([]Resource, error), kind string, fn func(Resource) error) error {
+	f := ResourceFilter{Kind: kind, Limit: 500}
+	for {
+		page, err := list(f)
+		if err != nil {
+			return err
+		}
+		for _, r := range page {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		if len(page) < f.Limit {
+			return nil
+		}
+		f.After = page[len(page)-1].ResourceKey
+	}
+}

@@ -114,8 +114,7 @@ func start(engine, pgAdmin, bin string) (*mcpd, error) {
 // runRequests measures audited GET throughput with hey and checks that
 // every request left one audit row.
 func runRequests(m *mcpd, n, c int) error {
-	engine, dir, dbURL, base, token, cmd := m.engine, m.dir, m.dbURL, m.base, m.token, m.cmd
-	baseline, err := hey(n, c, base+"/healthz", "")
+	baseline, err := hey(n, c, m.base+"/healthz", "")
 	if err != nil {
 		return err
 	}
@@ -125,24 +124,24 @@ func runRequests(m *mcpd, n, c int) error {
 	}
 	results := make([]heyResult, len(targets))
 	for i, tg := range targets {
-		if results[i], err = hey(n, c, base+tg.path, token); err != nil {
+		if results[i], err = hey(n, c, m.base+tg.path, m.token); err != nil {
 			return err
 		}
 	}
 	start := time.Now()
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
+	m.cmd.Process.Signal(syscall.SIGTERM)
+	if err := m.cmd.Wait(); err != nil {
 		return fmt.Errorf("mcpd exit: %w", err)
 	}
 	shutdown := time.Since(start)
 
-	st, err := store.Open(context.Background(), store.Options{PostgresURL: dbURL, SQLitePath: filepath.Join(dir, "mcpd.db")})
+	st, err := store.Open(context.Background(), store.Options{PostgresURL: m.dbURL, SQLitePath: filepath.Join(m.dir, "mcpd.db")})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	fmt.Printf("| %s | /healthz (unauthenticated, not audited) | %d | %d | %.0f | %.2f | %.2f | - |\n",
-		engine, n, c, baseline.rps, baseline.p50*1000, baseline.p99*1000)
+		m.engine, n, c, baseline.rps, baseline.p50*1000, baseline.p99*1000)
 	var bad []string
 	for i, tg := range targets {
 		r := results[i]
@@ -151,7 +150,7 @@ func runRequests(m *mcpd, n, c int) error {
 			return err
 		}
 		fmt.Printf("| %s | %s | %d | %d | %.0f | %.2f | %.2f | %d rows for %d × 200 (%s) |\n",
-			engine, tg.label, n, c, r.rps, r.p50*1000, r.p99*1000, rows, r.ok, verdict(rows, r.ok, n))
+			m.engine, tg.label, n, c, r.rps, r.p50*1000, r.p99*1000, rows, r.ok, verdict(rows, r.ok, n))
 		if rows != int64(n) || r.ok != n {
 			bad = append(bad, fmt.Sprintf("%s: audit rows %d, 200 answers %d, requests %d", tg.path, rows, r.ok, n))
 		}
