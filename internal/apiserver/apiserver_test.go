@@ -25,6 +25,7 @@ import (
 
 	"github.com/mcpctl/mcpctl/internal/audit"
 	"github.com/mcpctl/mcpctl/internal/auth"
+	"github.com/mcpctl/mcpctl/internal/authz"
 	"github.com/mcpctl/mcpctl/internal/clocktest"
 	"github.com/mcpctl/mcpctl/internal/config"
 	"github.com/mcpctl/mcpctl/internal/secret"
@@ -80,6 +81,8 @@ type env struct {
 	clock   *clocktest.Clock
 	logs    *syncBuffer
 	keys    *secret.Keyring
+	auth    *auth.Authenticator
+	authz   *authz.Authorizer
 }
 
 // setup is what a test may change before newEnv builds the stack.
@@ -130,6 +133,15 @@ func newEnv(t testing.TB, changes ...func(*setup)) *env {
 				t.Fatalf("CreateUser: %v", err)
 			}
 		}
+		// Alice and Bob are admins: the tests of the resource API are not
+		// about RBAC (rbac_test.go is).
+		admins, _ := json.Marshal(v1.GroupSpec{Members: []string{aliceEmail, bobEmail}})
+		err = db.UpdateResources(ctx, func(tx store.ResourceTx) error {
+			return tx.Create(&store.Resource{ResourceKey: store.ResourceKey{Kind: "Group", Name: v1.AdminGroup}, Spec: admins, CreatedAt: t0, UpdatedAt: t0})
+		})
+		if err != nil {
+			t.Fatalf("create admin group: %v", err)
+		}
 	}
 	var st store.Store = e.db
 	if su.wrap != nil {
@@ -146,7 +158,9 @@ func newEnv(t testing.TB, changes ...func(*setup)) *env {
 		t.Fatalf("NewKeyring: %v", err)
 	}
 	e.keys = keys
-	e.api = New(su.cfg, Deps{Store: st, Auth: auth.New(su.auth, st), Audit: e.writer, Metrics: e.metrics, Secrets: keys, Log: log, Now: e.clock.Now})
+	e.authz = authz.New(authz.Config{CacheTTL: su.auth.CacheTTL, Now: e.clock.Now}, st)
+	e.auth = auth.New(su.auth, st)
+	e.api = New(su.cfg, Deps{Store: st, Auth: e.auth, Authz: e.authz, Audit: e.writer, Metrics: e.metrics, Secrets: keys, Log: log, Now: e.clock.Now})
 	if su.routes != nil {
 		su.routes(e.api)
 	}

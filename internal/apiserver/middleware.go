@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/internal/auth"
+	"github.com/mcpctl/mcpctl/internal/authz"
 	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
 )
 
@@ -33,6 +34,8 @@ type reqState struct {
 	subject    string // audit principal: the principal's subject or a login's email
 	authErr    error
 	identified bool
+	// rights are the principal's, computed once by the authorize step.
+	rights *authz.Rights
 	// rec sees the status and size of the answer, for every layer.
 	rec *recorder
 }
@@ -238,10 +241,14 @@ func (s *Server) record(r *http.Request, finished bool) {
 	if len(path) > 512 {
 		path = path[:512]
 	}
-	s.audit.Record(v1.AuditEvent{
+	ev := v1.AuditEvent{
 		Time: st.start.UTC(), Principal: st.subject, Action: action, Method: r.Method, Path: path,
 		Status: status, DurationMS: float64(elapsed.Microseconds()) / 1000, ClientIP: st.clientIP, RequestID: st.requestID,
-	})
+	}
+	if p := st.principal; p != nil && p.Token != nil {
+		ev.TokenName, ev.TokenSHA = p.Token.Name, p.TokenHash
+	}
+	s.audit.Record(ev)
 }
 
 // metricMethod bounds the method label: clients may send any token as a
@@ -385,6 +392,9 @@ func (s *Server) rateLimit(next http.Handler) http.Handler {
 		if tok, ok := auth.BearerToken(r.Header.Get("Authorization")); ok {
 			if p, ok := s.auth.Cached(tok); ok {
 				key = "user:" + p.UserID
+				if p.Token != nil {
+					key = "token:" + p.TokenHash
+				}
 				// The look-up is the authentication: identify need not
 				// hash and look the token up a second time.
 				st.principal, st.subject, st.identified = p, p.Subject(), true

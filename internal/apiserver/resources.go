@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mcpctl/mcpctl/internal/authz"
 	"github.com/mcpctl/mcpctl/internal/store"
 	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
 )
@@ -28,30 +29,39 @@ import (
 func (s *Server) resourceRoutes() []route {
 	var rs []route
 	for _, k := range v1.Kinds {
+		if k.Managed {
+			continue // its own routes
+		}
 		base := "/api/v1/" + k.Plural
 		item := base + "/{name}"
 		coll := base
+		list := onCollection(v1.RoleView, k.Plural)
 		if k.Scoped {
 			coll = "/api/v1/projects/{project}/" + k.Plural
 			item = coll + "/{name}"
-			rs = append(rs, route{"GET", base, k.Plural + ".list", false, s.listObjects(k)})
+			rs = append(rs, route{"GET", base, k.Plural + ".list", list, s.listObjects(k)})
 		}
 		rs = append(rs,
-			route{"GET", coll, k.Plural + ".list", false, s.listObjects(k)},
-			route{"POST", coll, k.Plural + ".create", false, s.putObject(k, modeCreate)},
-			route{"GET", item, k.Plural + ".get", false, s.getObject(k)},
-			route{"PUT", item, k.Plural + ".update", false, s.putObject(k, modeUpdate)},
-			route{"PATCH", item, k.Plural + ".patch", false, s.patchObject(k)},
-			route{"DELETE", item, k.Plural + ".delete", false, s.deleteObject(k)},
+			route{"GET", coll, k.Plural + ".list", list, s.listObjects(k)},
+			// Checked per object in writeObjects, once the name is read.
+			route{"POST", coll, k.Plural + ".create", self, s.putObject(k, modeCreate)},
+			route{"GET", item, k.Plural + ".get", onItem(v1.RoleView, k.Plural, "name"), s.getObject(k)},
+			route{"PUT", item, k.Plural + ".update", onItem(v1.RoleEdit, k.Plural, "name"), s.putObject(k, modeUpdate)},
+			route{"PATCH", item, k.Plural + ".patch", onItem(v1.RoleEdit, k.Plural, "name"), s.patchObject(k)},
+			route{"DELETE", item, k.Plural + ".delete", onItem(v1.RoleDelete, k.Plural, "name"), s.deleteObject(k)},
 		)
 	}
+	// A project's servers, under the project: what an McpToken, fenced to
+	// its project, can read.
+	rs = append(rs, route{"GET", "/api/v1/projects/{project}/servers", "servers.list", onCollection(v1.RoleView, "servers"), s.listProjectServers})
 	return append(rs,
-		route{"POST", "/api/v1/apply", "apply", false, s.apply},
-		route{"GET", "/api/v1/export", "export", false, s.export},
+		route{"POST", "/api/v1/apply", "apply", self, s.apply},
+		route{"GET", "/api/v1/export", "export", self, s.export},
 	)
 }
 
-// export answers every object of every kind, in apply order, read in one
+// export answers every object of every kind the caller may view (but
+// the built-in admin group and McpTokens), in apply order, read in one
 // transaction so the set is consistent (what backup and `get all -A`
 // need). ?reveal=true includes secret values and is audited as
 // export.reveal.
@@ -65,11 +75,29 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	reveal := r.URL.Query().Get("reveal") == "true"
 	if reveal {
 		state(r).action = "export.reveal"
+		if err := s.allow(r.Context(), authz.Request{Verb: v1.RoleRun, Action: "backup"}); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	rights, err := s.rightsIn(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	out := v1.ObjectList{Items: []v1.Object{}}
-	err := s.store.UpdateResources(r.Context(), func(tx store.ResourceTx) error {
+	err = s.store.UpdateResources(r.Context(), func(tx store.ResourceTx) error {
 		for _, k := range v1.Kinds {
+			if k.Managed {
+				continue
+			}
 			err := store.EachResource(tx.List, k.Kind, func(res store.Resource) error {
+				if !rights.Allows(authz.Request{Verb: v1.RoleView, Resource: k.Plural, Name: res.Name}) {
+					return nil // export holds what the caller may view
+				}
+				if res.Kind == "Group" && res.Name == v1.AdminGroup {
+					return nil // built in, like the users it names: not part of a backup
+				}
 				o, err := s.toObject(res, reveal)
 				out.Items = append(out.Items, o)
 				return err
@@ -118,7 +146,7 @@ func (s *Server) reveal(k v1.Kind, r *http.Request) (bool, error) {
 		return false, validationError(v1.FieldError{Field: "reveal", Message: "only secrets have values to reveal"})
 	}
 	state(r).action = k.Plural + ".reveal"
-	return true, nil
+	return true, s.allow(r.Context(), authz.Request{Verb: v1.RoleRun, Action: "reveal-secrets"})
 }
 
 // listObjects pages through one kind in (project, name) order. A label
@@ -195,7 +223,13 @@ func (s *Server) listObjects(k v1.Kind) http.HandlerFunc {
 		// and a page that ends the listing carries no cursor. A filter
 		// reads in larger batches, and at most maxScan rows per request:
 		// past that the page ends short, with a cursor to go on.
-		filtered := len(sel) > 0 || inProject != nil
+		rights, err := s.rightsIn(r.Context())
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		viewAll := rights.ViewsAll(k.Plural)
+		filtered := len(sel) > 0 || inProject != nil || !viewAll
 		f.Limit = limit + 1
 		if filtered {
 			f.Limit = max(f.Limit, 500)
@@ -211,7 +245,8 @@ func (s *Server) listObjects(k v1.Kind) http.HandlerFunc {
 			for i, res := range page {
 				f.After = res.ResourceKey
 				scanned++
-				if sel.Matches(res.Labels) && (inProject == nil || inProject[res.Name]) {
+				if sel.Matches(res.Labels) && (inProject == nil || inProject[res.Name]) &&
+					(viewAll || rights.Allows(authz.Request{Verb: v1.RoleView, Resource: k.Plural, Name: res.Name})) {
 					o, err := s.toObject(res, reveal)
 					if err != nil {
 						s.writeError(w, r, err)
@@ -233,6 +268,21 @@ func (s *Server) listObjects(k v1.Kind) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, out)
 	}
+}
+
+// listProjectServers lists the servers a project names: GET
+// /api/v1/servers?project=P under the project's own path.
+func (s *Server) listProjectServers(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if q.Has("project") {
+		s.writeError(w, r, validationError(v1.FieldError{Field: "project", Message: "is given by the path; remove the query parameter"}))
+		return
+	}
+	q.Set("project", r.PathValue("project"))
+	r.URL.RawQuery = q.Encode()
+	r.SetPathValue("project", "")
+	k, _ := v1.LookupKind("Server")
+	s.listObjects(k)(w, r)
 }
 
 func encodeResourceCursor(k store.ResourceKey) string {

@@ -104,7 +104,11 @@ func listIDs(l v1.ObjectList) []string {
 func (c *client) checkEmpty(t *testing.T) {
 	t.Helper()
 	for _, k := range v1.Kinds {
-		if got := c.ids(t, "/api/v1/"+k.Plural); len(got) > 0 {
+		got := c.ids(t, "/api/v1/"+k.Plural)
+		if k.Kind == "Group" && len(got) == 1 && got[0] == "group/admin" {
+			continue // built in
+		}
+		if len(got) > 0 {
 			t.Errorf("%s: %v stored, want none", k.Plural, got)
 		}
 	}
@@ -795,7 +799,7 @@ func TestApplyRefused(t *testing.T) {
 		docs[i] = d
 		return `{"objects":[` + strings.Join(docs, ",") + `]}`
 	}
-	const kinds = "known kinds: Secret, Template, Server, Project, Prompt"
+	const kinds = "known kinds: Secret, Template, Server, Project, Prompt, Group, RbacDefinition, McpToken"
 	tests := []struct {
 		name string
 		body string

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/internal/auth"
+	"github.com/mcpctl/mcpctl/internal/authz"
 	"github.com/mcpctl/mcpctl/internal/config"
 	"github.com/mcpctl/mcpctl/internal/secret"
 	"github.com/mcpctl/mcpctl/internal/store"
@@ -37,8 +38,10 @@ type AuditRecorder interface {
 
 // Deps are the collaborators of the API.
 type Deps struct {
-	Store   store.Store
-	Auth    *auth.Authenticator
+	Store store.Store
+	Auth  *auth.Authenticator
+	// Authz holds the RBAC policy.
+	Authz   *authz.Authorizer
 	Audit   AuditRecorder
 	Metrics *telemetry.Metrics
 	// Secrets encrypts and decrypts Secret values.
@@ -53,6 +56,7 @@ type Server struct {
 	cfg     Config
 	store   store.Store
 	auth    *auth.Authenticator
+	authz   *authz.Authorizer
 	audit   AuditRecorder
 	metrics *telemetry.Metrics
 	secrets *secret.Keyring
@@ -72,17 +76,17 @@ type Server struct {
 	maxScan int
 }
 
-// route is one API endpoint. action names it in audit events and is what
-// RBAC will name it by.
+// route is one API endpoint. action names it in audit events; perm is
+// its authorization rule.
 type route struct {
 	method, path, action string
-	public               bool
+	perm                 perm
 	handle               http.HandlerFunc
 }
 
 // New builds the handler with its middleware stack.
 func New(cfg Config, d Deps) *Server {
-	s := &Server{cfg: cfg, store: d.Store, auth: d.Auth, audit: d.Audit, metrics: d.Metrics, secrets: d.Secrets, log: d.Log, now: d.Now,
+	s := &Server{cfg: cfg, store: d.Store, auth: d.Auth, authz: d.Authz, audit: d.Audit, metrics: d.Metrics, secrets: d.Secrets, log: d.Log, now: d.Now,
 		public: map[string]bool{}, actions: map[string]string{}, mux: http.NewServeMux(), maxScan: 5000}
 	if s.now == nil {
 		s.now = time.Now
@@ -95,24 +99,28 @@ func New(cfg Config, d Deps) *Server {
 		s.loginEmail = newLimiter(cfg.LoginRateLimit.Limit, cfg.LoginRateLimit.Window, s.now)
 	}
 	routes := []route{
-		{"POST", "/api/v1/auth/login", "auth.login", true, s.login},
-		{"POST", "/api/v1/auth/logout", "auth.logout", false, s.logout},
-		{"GET", "/api/v1/auth/me", "auth.me", false, s.me},
-		{"GET", "/api/v1/audit", "audit.list", false, s.listAudit},
-		{"GET", "/healthz", "health.live", true, s.healthz},
-		{"GET", "/readyz", "health.ready", true, s.readyz},
-		{"GET", "/health", "health", true, s.health},
-		{"GET", "/metrics", "metrics", true, s.metrics.Handler().ServeHTTP},
+		{"POST", "/api/v1/auth/login", "auth.login", public, s.login},
+		{"POST", "/api/v1/auth/logout", "auth.logout", self, s.logout},
+		{"GET", "/api/v1/auth/me", "auth.me", self, s.me},
+		{"POST", "/api/v1/auth/password", "auth.password", self, s.changePassword},
+		{"GET", "/api/v1/auth/can-i", "auth.can-i", self, s.canI},
+		{"GET", "/api/v1/audit", "audit.list", runs("audit"), s.listAudit},
+		{"GET", "/healthz", "health.live", public, s.healthz},
+		{"GET", "/readyz", "health.ready", public, s.readyz},
+		{"GET", "/health", "health", public, s.health},
+		{"GET", "/metrics", "metrics", public, s.metrics.Handler().ServeHTTP},
 	}
 	routes = append(routes, s.resourceRoutes()...)
+	routes = append(routes, s.userRoutes()...)
+	routes = append(routes, s.tokenRoutes()...)
 	mux := s.mux
 	methods := map[string][]string{}
 	for _, rt := range routes {
 		pattern := rt.method + " " + rt.path
-		mux.Handle(pattern, rt.handle)
+		mux.Handle(pattern, s.authorized(rt))
 		s.actions[pattern] = rt.action
 		methods[rt.path] = append(methods[rt.path], rt.method)
-		if rt.public && strings.HasPrefix(rt.path, "/api/") {
+		if rt.perm.kind == permPublic && strings.HasPrefix(rt.path, "/api/") {
 			s.public[rt.path] = true
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mcpctl/mcpctl/internal/authz"
 	"github.com/mcpctl/mcpctl/internal/secret"
 	"github.com/mcpctl/mcpctl/internal/store"
 	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
@@ -105,7 +106,8 @@ type staged struct {
 	cur    *store.Resource // nil when the object does not exist
 	next   store.Resource
 	result v1.ApplyResult
-	keys   []string // a Secret's data keys after the write
+	keys   []string     // a Secret's data keys after the write
+	token  *store.Token // an McpToken to store
 }
 
 // writeObjects checks every op, then writes them in one transaction (or,
@@ -138,8 +140,12 @@ func (s *Server) writeObjects(ctx context.Context, ops []writeOp, onConflict str
 	sort.SliceStable(order, func(a, b int) bool {
 		return v1.KindOrder(order[a].kind()) < v1.KindOrder(order[b].kind())
 	})
+	rights, err := s.rightsIn(ctx)
+	if err != nil {
+		return nil, err
+	}
 	results := make([]v1.ApplyResult, len(ops))
-	err := s.store.UpdateResources(ctx, func(tx store.ResourceTx) error {
+	err = s.store.UpdateResources(ctx, func(tx store.ResourceTx) error {
 		for _, st := range order {
 			if st.patch == nil {
 				continue
@@ -155,6 +161,12 @@ func (s *Server) writeObjects(ctx context.Context, ops []writeOp, onConflict str
 		}
 		batch := map[store.ResourceKey]*staged{}
 		for _, st := range order {
+			if st.kind() == "McpToken" {
+				if err := s.stageToken(ctx, tx, st, batch); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := s.stage(tx, st, onConflict, dry); err != nil {
 				return err
 			}
@@ -162,9 +174,14 @@ func (s *Server) writeObjects(ctx context.Context, ops []writeOp, onConflict str
 				batch[objectKey(st.obj)] = st
 			}
 		}
+		for _, st := range order {
+			if err := s.authorizeWrite(tx, st, rights); err != nil {
+				return err
+			}
+		}
 		var fe v1.FieldErrors
 		for _, st := range order {
-			if st.result.Action != v1.ActionSkipped {
+			if st.result.Action != v1.ActionSkipped && st.token == nil {
 				if err := checkRefs(tx, st, batch, &fe); err != nil {
 					return err
 				}
@@ -177,6 +194,17 @@ func (s *Server) writeObjects(ctx context.Context, ops []writeOp, onConflict str
 		for _, st := range order {
 			switch st.result.Action {
 			case v1.ActionCreated:
+				if st.token != nil {
+					if !dry {
+						if err := tx.PutToken(*st.token); err != nil {
+							return err
+						}
+					} else {
+						st.result.Token = ""
+					}
+					results[st.index] = st.result
+					continue
+				}
 				st.next.CreatedAt, st.next.UpdatedAt = now, now
 				if !dry {
 					if err := tx.Create(&st.next); err != nil {
@@ -204,7 +232,81 @@ func (s *Server) writeObjects(ctx context.Context, ops []writeOp, onConflict str
 	if err != nil {
 		return nil, err
 	}
+	if !dry {
+		s.invalidateFor(results)
+	}
 	return results, nil
+}
+
+// invalidateFor rebuilds the RBAC policy at once when a write changed a
+// group or a definition.
+func (s *Server) invalidateFor(results []v1.ApplyResult) {
+	for _, r := range results {
+		if (r.Kind == "Group" || r.Kind == "RbacDefinition") && r.Action != v1.ActionUnchanged && r.Action != v1.ActionSkipped {
+			s.authz.Invalidate()
+			return
+		}
+	}
+}
+
+// authorizeWrite checks that the caller may make st's write: create for a
+// new object, edit for a changed one; for a definition, that it grants
+// nothing the caller does not hold; for the admin group, that the caller
+// is an admin and an existing user stays in it.
+func (s *Server) authorizeWrite(tx store.ResourceTx, st *staged, rights *authz.Rights) error {
+	verb := ""
+	switch st.result.Action {
+	case v1.ActionCreated:
+		verb = v1.RoleCreate
+	case v1.ActionConfigured:
+		verb = v1.RoleEdit
+	default:
+		return nil
+	}
+	o := st.obj
+	req := authz.Request{Verb: verb, Resource: pluralOf(o.Kind), Name: o.Metadata.Name}
+	if !rights.Allows(req) {
+		return newError(http.StatusForbidden, v1.CodeForbidden, fmt.Sprintf(
+			"%s: you may not %s: no role binding grants it; an admin can grant role:%s,resource:%s", joinField(st.path, o.ID()), req, verb, req.Resource))
+	}
+	switch spec := o.Spec.(type) {
+	case *v1.RbacDefinitionSpec:
+		if err := rights.Ceiling(spec.RoleBindings); err != nil {
+			return newError(http.StatusForbidden, v1.CodeForbidden, o.ID()+": "+err.Error())
+		}
+	case *v1.McpTokenSpec:
+		if err := rights.Ceiling(st.token.Bindings); err != nil {
+			return newError(http.StatusForbidden, v1.CodeForbidden, o.ID()+": "+err.Error())
+		}
+	case *v1.GroupSpec:
+		if o.Metadata.Name != v1.AdminGroup {
+			return nil
+		}
+		if !rights.All {
+			return newError(http.StatusForbidden, v1.CodeForbidden, "only members of the admin group can change the admin group")
+		}
+		return keepsAnAdmin(tx, spec.Members, "")
+	}
+	return nil
+}
+
+// keepsAnAdmin refuses an admin group whose members, less the one being
+// deleted, include no existing user: nobody could administer mcpd any more.
+func keepsAnAdmin(tx store.ResourceTx, members []string, deleting string) error {
+	for _, m := range members {
+		if m == deleting {
+			continue
+		}
+		_, err := tx.GetUser(m)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return newError(http.StatusConflict, v1.CodeConflict,
+		"the admin group must keep at least one existing user, or nobody could administer mcpd; add another admin first (mcpctl edit group admin)")
 }
 
 // resolvePatch merges a JSON merge patch into the stored object as the API
@@ -471,7 +573,16 @@ func orNone(names []string) string {
 // for a project's prompts, deleted.
 func (s *Server) deleteCascade(ctx context.Context, key store.ResourceKey, cascade, dry bool) (v1.DeleteResponse, error) {
 	var out v1.DeleteResponse
-	err := s.store.UpdateResources(ctx, func(tx store.ResourceTx) error {
+	if key.Kind == "Group" && key.Name == v1.AdminGroup {
+		return out, newError(http.StatusConflict, v1.CodeConflict,
+			"the admin group is built in and cannot be deleted; change its members with `mcpctl edit group admin`")
+	}
+	rights, err := s.rightsIn(ctx)
+	if err != nil {
+		return out, err
+	}
+	var forget []string // hashes of deleted tokens, dropped from the cache after commit
+	err = s.store.UpdateResources(ctx, func(tx store.ResourceTx) error {
 		cur, err := tx.Get(key)
 		if errors.Is(err, store.ErrNotFound) {
 			return notFound(key)
@@ -487,22 +598,50 @@ func (s *Server) deleteCascade(ctx context.Context, key store.ResourceKey, casca
 				return err
 			}
 		}
-		if len(referrers) > 0 && !cascade {
-			ids := make([]string, len(referrers))
-			for i, rk := range referrers {
-				ids[i] = v1.IDOf(rk.Kind, rk.Project, rk.Name)
+		var tokens []store.Token
+		if key.Kind == "Project" {
+			if tokens, err = tx.Tokens(key.Name); err != nil {
+				return err
+			}
+		}
+		if (len(referrers) > 0 || len(tokens) > 0) && !cascade {
+			ids := make([]string, 0, len(referrers)+len(tokens))
+			for _, rk := range referrers {
+				ids = append(ids, v1.IDOf(rk.Kind, rk.Project, rk.Name))
+			}
+			for _, t := range tokens {
+				ids = append(ids, v1.IDOf("McpToken", t.Project, t.Name))
 			}
 			return newError(http.StatusConflict, v1.CodeConflict, fmt.Sprintf(
 				"%s is still used by %s; remove it from them first, or delete with --cascade (%s)",
 				v1.IDOf(key.Kind, key.Project, key.Name), strings.Join(ids, ", "), cascadeEffect(key.Kind)))
 		}
 		now := s.now().UTC()
+		for _, t := range tokens {
+			if !rights.Allows(authz.Request{Verb: v1.RoleDelete, Resource: "mcptokens", Name: t.Name}) {
+				return cascadeForbidden(key, "delete", "mcptokens", t.Name)
+			}
+			if !dry {
+				if err := tx.DeleteToken(t.Project, t.Name); err != nil {
+					return err
+				}
+			}
+			forget = append(forget, t.Hash)
+			out.Cascaded = append(out.Cascaded, v1.ApplyResult{Kind: "McpToken", Name: t.Name, Project: t.Project, Action: v1.ActionDeleted})
+		}
 		for _, rk := range referrers {
 			res, err := tx.Get(rk)
 			if err != nil {
 				return err
 			}
 			r := v1.ApplyResult{Kind: rk.Kind, Name: rk.Name, Project: rk.Project}
+			verb := v1.RoleEdit
+			if key.Kind == "Project" {
+				verb = v1.RoleDelete
+			}
+			if !rights.Allows(authz.Request{Verb: verb, Resource: pluralOf(rk.Kind), Name: rk.Name}) {
+				return cascadeForbidden(key, verb, pluralOf(rk.Kind), rk.Name)
+			}
 			if key.Kind == "Project" {
 				r.Action = v1.ActionDeleted
 				if !dry {
@@ -540,7 +679,21 @@ func (s *Server) deleteCascade(ctx context.Context, key store.ResourceKey, casca
 		}
 		return tx.Delete(key)
 	})
+	if err == nil && !dry {
+		for _, h := range forget {
+			s.auth.Forget(h)
+		}
+		if key.Kind == "Group" || key.Kind == "RbacDefinition" {
+			s.authz.Invalidate()
+		}
+	}
 	return out, err
+}
+
+func cascadeForbidden(key store.ResourceKey, verb, resource, name string) error {
+	return newError(http.StatusForbidden, v1.CodeForbidden, fmt.Sprintf(
+		"deleting %s with --cascade would %s %s/%s, which no role binding of yours grants; ask an admin for role:%s,resource:%s",
+		v1.IDOf(key.Kind, key.Project, key.Name), verb, resource, name, verb, resource))
 }
 
 func cascadeEffect(kind string) string {
@@ -550,7 +703,7 @@ func cascadeEffect(kind string) string {
 	case "Secret":
 		return "which removes the env entries that use the secret"
 	case "Project":
-		return "which deletes the project's prompts"
+		return "which deletes the project's prompts and McpTokens"
 	}
 	return "which detaches them"
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mcpctl/mcpctl/internal/store"
+	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
 )
 
 // Errors from Authenticate and Login, compared with errors.Is. The API maps
@@ -21,6 +22,21 @@ var (
 	ErrInvalidCredentials = errors.New("email or password is wrong")
 )
 
+// McpToken refusals: the same codes as sessions (errors.Is matches
+// ErrTokenInvalid or ErrTokenExpired), with the way out for a token.
+var (
+	errMcpTokenInvalid = &tokenError{ErrTokenInvalid, "the McpToken is not valid: it is unknown, malformed, was revoked or deleted; create a new one with `mcpctl create mcptoken NAME -p PROJECT`"}
+	errMcpTokenExpired = &tokenError{ErrTokenExpired, "the McpToken has expired; create a new one with `mcpctl create mcptoken NAME -p PROJECT --force`"}
+)
+
+type tokenError struct {
+	base error
+	msg  string
+}
+
+func (e *tokenError) Error() string { return e.msg }
+func (e *tokenError) Unwrap() error { return e.base }
+
 // Principal is who a request acts for.
 type Principal struct {
 	UserID    string
@@ -29,12 +45,34 @@ type Principal struct {
 	CreatedAt time.Time
 	// TokenHash identifies the session presented.
 	TokenHash string
-	// ExpiresAt is when the session stops working.
+	// ExpiresAt is when the session or token stops working; zero for a
+	// token that never expires.
 	ExpiresAt time.Time
+	// Token is set when the bearer is an McpToken; the user fields are
+	// then empty.
+	Token *Token
+}
+
+// Token is what an McpToken principal carries.
+type Token struct {
+	Name, Project string
+	// Bindings are the rights fixed at the token's creation.
+	Bindings  []v1.RoleBinding
+	CreatedBy string
 }
 
 // Subject is the principal as RBAC subjects and audit events name it.
-func (p *Principal) Subject() string { return "User:" + p.Email }
+func (p *Principal) Subject() string {
+	if p.Token != nil {
+		return v1.SubjectMcpToken + ":" + p.TokenHash
+	}
+	return v1.SubjectUser + ":" + p.Email
+}
+
+// expired reports whether the principal's bearer no longer works at now.
+func (p *Principal) expired(now time.Time) bool {
+	return !p.ExpiresAt.IsZero() && !now.Before(p.ExpiresAt)
+}
 
 // Config tunes an Authenticator.
 type Config struct {
@@ -57,6 +95,10 @@ type Authenticator struct {
 
 	mu    sync.RWMutex
 	cache map[string]cacheEntry
+
+	// used collects McpToken last-use times until FlushUsage writes them.
+	usedMu sync.Mutex
+	used   map[string]time.Time
 }
 
 type cacheEntry struct {
@@ -77,7 +119,7 @@ func New(cfg Config, s store.Store) *Authenticator {
 	// Build the dummy hash now, so that the first login with an unknown
 	// email is not slower than the others.
 	dummy()
-	return &Authenticator{cfg: cfg, store: s, cache: map[string]cacheEntry{}}
+	return &Authenticator{cfg: cfg, store: s, cache: map[string]cacheEntry{}, used: map[string]time.Time{}}
 }
 
 // BearerToken extracts the token of an Authorization header value; ok is
@@ -102,6 +144,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, raw string) (*Principa
 	}
 	hash := HashToken(raw)
 	now := a.cfg.Now()
+	if strings.HasPrefix(raw, v1.McpTokenPrefix) {
+		return a.authenticateToken(ctx, hash, now)
+	}
 	p, cached := a.lookupCache(hash, now)
 	if !cached {
 		sess, err := a.store.GetSession(ctx, hash)
@@ -121,10 +166,74 @@ func (a *Authenticator) Authenticate(ctx context.Context, raw string) (*Principa
 	if p == nil {
 		return nil, ErrTokenInvalid
 	}
-	if !now.Before(p.ExpiresAt) {
+	if p.expired(now) {
 		return nil, ErrTokenExpired
 	}
 	return p, nil
+}
+
+// authenticateToken resolves an McpToken by hash. A revoked token is
+// unknown; its use is noted for the batched lastUsedAt write.
+func (a *Authenticator) authenticateToken(ctx context.Context, hash string, now time.Time) (*Principal, error) {
+	p, cached := a.lookupCache(hash, now)
+	if !cached {
+		t, err := a.store.TokenByHash(ctx, hash)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			p = nil
+		case err != nil:
+			return nil, fmt.Errorf("look up McpToken: %w", err)
+		case !t.RevokedAt.IsZero():
+			p = nil
+		default:
+			p = &Principal{Name: t.Name, CreatedAt: t.CreatedAt, TokenHash: hash, ExpiresAt: t.ExpiresAt,
+				Token: &Token{Name: t.Name, Project: t.Project, Bindings: t.Bindings, CreatedBy: t.CreatedBy}}
+		}
+		a.storeCache(hash, p, now, false)
+	}
+	if p == nil {
+		return nil, errMcpTokenInvalid
+	}
+	if p.expired(now) {
+		return nil, errMcpTokenExpired
+	}
+	a.noteUse(hash, now)
+	return p, nil
+}
+
+func (a *Authenticator) noteUse(hash string, now time.Time) {
+	a.usedMu.Lock()
+	a.used[hash] = now
+	a.usedMu.Unlock()
+}
+
+// Forget drops a token (session or McpToken) from this replica's cache at
+// once, as a revocation must: other replicas drop it within CacheTTL.
+func (a *Authenticator) Forget(hash string) {
+	a.storeCache(hash, nil, a.cfg.Now(), true)
+}
+
+// FlushUsage writes the McpToken last-use times noted since the last
+// flush, in one store batch, so a request never waits on that write.
+func (a *Authenticator) FlushUsage(ctx context.Context) error {
+	a.usedMu.Lock()
+	used := a.used
+	a.used = map[string]time.Time{}
+	a.usedMu.Unlock()
+	if len(used) == 0 {
+		return nil
+	}
+	if err := a.store.TouchTokens(ctx, used); err != nil {
+		a.usedMu.Lock()
+		for h, t := range used { // keep them for the next try, unless newer
+			if a.used[h].Before(t) {
+				a.used[h] = t
+			}
+		}
+		a.usedMu.Unlock()
+		return fmt.Errorf("record McpToken use: %w", err)
+	}
+	return nil
 }
 
 func (a *Authenticator) lookupCache(hash string, now time.Time) (*Principal, bool) {
@@ -149,9 +258,13 @@ func (a *Authenticator) Cached(raw string) (*Principal, bool) {
 		return nil, false
 	}
 	now := a.cfg.Now()
-	p, ok := a.lookupCache(HashToken(raw), now)
-	if !ok || p == nil || !now.Before(p.ExpiresAt) {
+	hash := HashToken(raw)
+	p, ok := a.lookupCache(hash, now)
+	if !ok || p == nil || p.expired(now) {
 		return nil, false
+	}
+	if p.Token != nil {
+		a.noteUse(hash, now)
 	}
 	return p, true
 }

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -13,6 +15,7 @@ import (
 	"github.com/mcpctl/mcpctl/internal/auth"
 	"github.com/mcpctl/mcpctl/internal/config"
 	"github.com/mcpctl/mcpctl/internal/store"
+	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
 )
 
 // PasswordFile is where a generated bootstrap password is written (0600)
@@ -32,7 +35,7 @@ func bootstrapAdmin(ctx context.Context, cfg *config.Config, st store.Store, log
 	created, err := st.CreateFirstUser(ctx, func() store.User {
 		// Hashed only when the store is empty: every later start skips it.
 		now := time.Now().UTC()
-		return store.User{ID: newID(), Email: email, Name: "Administrator", PasswordHash: auth.HashPassword(password),
+		return store.User{ID: auth.NewID(), Email: email, Name: "Administrator", PasswordHash: auth.HashPassword(password),
 			CreatedAt: now, UpdatedAt: now}
 	})
 	if err != nil {
@@ -68,11 +71,59 @@ func randomPassword(n int) string {
 	return string(b)
 }
 
-// newID returns a random UUIDv4 string.
-func newID() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+// ensureAdminGroup creates the built-in admin group when it is missing (a
+// new store, or one from before RBAC), with the bootstrap admin as its
+// member, or, when that user does not exist, the user created first.
+func ensureAdminGroup(ctx context.Context, st store.Store, email string, log *slog.Logger) error {
+	created := ""
+	err := st.UpdateResources(ctx, func(tx store.ResourceTx) error {
+		key := store.ResourceKey{Kind: "Group", Name: v1.AdminGroup}
+		if _, err := tx.Get(key); err == nil || !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		member := ""
+		if _, err := tx.GetUser(email); err == nil {
+			member = email
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		} else if member, err = firstUser(ctx, st); err != nil {
+			return err
+		}
+		spec := v1.GroupSpec{Description: "Built-in: members hold every right.", Members: []string{member}}
+		b, err := json.Marshal(&spec)
+		if err != nil {
+			return err
+		}
+		now := time.Now().UTC()
+		created = member
+		return tx.Create(&store.Resource{ResourceKey: key, Spec: b, CreatedAt: now, UpdatedAt: now})
+	})
+	if err != nil {
+		return fmt.Errorf("create the admin group: %w", err)
+	}
+	if created != "" {
+		log.Info("admin group created", "member", created)
+	}
+	return nil
+}
+
+// firstUser is the email of the user created first.
+func firstUser(ctx context.Context, st store.Store) (string, error) {
+	var first store.User
+	after := ""
+	for {
+		page, err := st.ListUsers(ctx, after, 500)
+		if err != nil {
+			return "", err
+		}
+		for _, u := range page {
+			if first.Email == "" || u.CreatedAt.Before(first.CreatedAt) {
+				first = u
+			}
+			after = u.Email
+		}
+		if len(page) < 500 {
+			return first.Email, nil
+		}
+	}
 }

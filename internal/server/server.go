@@ -19,6 +19,7 @@ import (
 	"github.com/mcpctl/mcpctl/internal/apiserver"
 	"github.com/mcpctl/mcpctl/internal/audit"
 	"github.com/mcpctl/mcpctl/internal/auth"
+	"github.com/mcpctl/mcpctl/internal/authz"
 	"github.com/mcpctl/mcpctl/internal/config"
 	"github.com/mcpctl/mcpctl/internal/secret"
 	"github.com/mcpctl/mcpctl/internal/store"
@@ -171,16 +172,20 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 	if err != nil {
 		return err
 	}
+	if err := ensureAdminGroup(ctx, st, adminEmail, log); err != nil {
+		return err
+	}
 
 	var writer *audit.Writer
 	metrics := telemetry.New(func() float64 { return float64(writer.Depth()) })
 	writer = audit.NewWriter(audit.Config{QueueSize: cfg.AuditQueueSize}, st, log,
 		audit.Counters{Written: metrics.AuditWritten, Dropped: metrics.AuditDropped, WriteErrors: metrics.AuditWriteErrors})
 	authn := auth.New(auth.Config{SessionTTL: cfg.SessionTTL, CacheTTL: cfg.AuthCacheTTL}, st)
+	authorizer := authz.New(authz.Config{CacheTTL: cfg.AuthCacheTTL}, st)
 	api := apiserver.New(apiserver.Config{
 		Production: cfg.Environment == config.Production, CORSOrigins: cfg.CORSOrigins,
 		RateLimit: cfg.RateLimit, LoginRateLimit: cfg.LoginRateLimit, BodyLimit: cfg.BodyLimit, TrustProxy: cfg.TrustProxy,
-	}, apiserver.Deps{Store: st, Auth: authn, Audit: writer, Metrics: metrics, Secrets: keys, Log: log})
+	}, apiserver.Deps{Store: st, Auth: authn, Authz: authorizer, Audit: writer, Metrics: metrics, Secrets: keys, Log: log})
 
 	srv := &http.Server{
 		Handler:           api,
@@ -207,6 +212,8 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 	janitorCtx, stopJanitor := context.WithCancel(context.Background())
 	defer stopJanitor()
 	go sessionJanitor(janitorCtx, st, log)
+	usageDone := make(chan struct{})
+	go func() { defer close(usageDone); flushTokenUsage(janitorCtx, authn, log) }()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -233,13 +240,38 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 		gcancel()
 	}
 	<-serveErr
+	stopJanitor()
+	<-usageDone
 	fctx, fcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer fcancel()
+	if err := authn.FlushUsage(fctx); err != nil {
+		log.Warn("McpToken last-use times not written", "err", err)
+	}
 	if err := writer.Close(fctx); err != nil {
 		log.Warn("audit queue not fully flushed", "err", err)
 	}
 	log.Info("mcpd stopped cleanly")
 	return nil
+}
+
+// TokenUsageInterval is how often McpToken last-use times are written: a
+// request never waits on that write, and lastUsedAt lags by at most this.
+const TokenUsageInterval = 10 * time.Second
+
+// flushTokenUsage writes McpToken last-use times in batches until ctx ends.
+func flushTokenUsage(ctx context.Context, a *auth.Authenticator, log *slog.Logger) {
+	t := time.NewTicker(TokenUsageInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.FlushUsage(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Warn("McpToken last-use times not written; will retry", "err", err)
+			}
+		}
+	}
 }
 
 // sessionJanitor deletes sessions that expired more than a day ago, hourly.

@@ -8,7 +8,7 @@ import (
 )
 
 // auditChunk keeps one INSERT well under both engines' bound-parameter
-// limits (SQLite 32766, PostgreSQL 65535) with 9 columns a row.
+// limits (SQLite 32766, PostgreSQL 65535) with 11 columns a row.
 const auditChunk = 500
 
 // InsertAuditEvents appends events in one transaction, in multi-row
@@ -25,15 +25,15 @@ func (d *DB) InsertAuditEvents(ctx context.Context, events []v1.AuditEvent) erro
 	for start := 0; start < len(events); start += auditChunk {
 		chunk := events[start:min(start+auditChunk, len(events))]
 		var b strings.Builder
-		b.WriteString("INSERT INTO audit_events (ts, principal, action, method, path, status, duration_us, client_ip, request_id) VALUES ")
-		args := make([]any, 0, len(chunk)*9)
+		b.WriteString("INSERT INTO audit_events (ts, principal, action, method, path, status, duration_us, client_ip, request_id, token_name, token_sha) VALUES ")
+		args := make([]any, 0, len(chunk)*11)
 		for i, e := range chunk {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 			args = append(args, micros(e.Time), e.Principal, e.Action, e.Method, e.Path, e.Status,
-				int64(e.DurationMS*1000), e.ClientIP, e.RequestID)
+				int64(e.DurationMS*1000), e.ClientIP, e.RequestID, e.TokenName, e.TokenSHA)
 		}
 		if _, err := tx.ExecContext(ctx, d.q(b.String()), args...); err != nil {
 			return d.wrap(err)
@@ -51,6 +51,9 @@ func (d *DB) auditWhere(f AuditFilter, withCursor bool) (string, []any) {
 	}
 	if f.Principal != "" {
 		add("principal = ?", f.Principal)
+	}
+	if f.TokenName != "" {
+		add("token_name = ?", f.TokenName)
 	}
 	if f.Action != "" {
 		add("action = ?", f.Action)
@@ -81,7 +84,7 @@ func (d *DB) ListAuditEvents(ctx context.Context, f AuditFilter) ([]v1.AuditEven
 	}
 	where, args := d.auditWhere(f, true)
 	args = append(args, limit)
-	rows, err := d.db.QueryContext(ctx, d.q(`SELECT id, ts, principal, action, method, path, status, duration_us, client_ip, request_id
+	rows, err := d.db.QueryContext(ctx, d.q(`SELECT id, ts, principal, action, method, path, status, duration_us, client_ip, request_id, token_name, token_sha
 		FROM audit_events`+where+` ORDER BY id DESC LIMIT ?`), args...)
 	if err != nil {
 		return nil, d.wrap(err)
@@ -91,7 +94,7 @@ func (d *DB) ListAuditEvents(ctx context.Context, f AuditFilter) ([]v1.AuditEven
 	for rows.Next() {
 		var e v1.AuditEvent
 		var ts, dur int64
-		if err := rows.Scan(&e.ID, &ts, &e.Principal, &e.Action, &e.Method, &e.Path, &e.Status, &dur, &e.ClientIP, &e.RequestID); err != nil {
+		if err := rows.Scan(&e.ID, &ts, &e.Principal, &e.Action, &e.Method, &e.Path, &e.Status, &dur, &e.ClientIP, &e.RequestID, &e.TokenName, &e.TokenSHA); err != nil {
 			return nil, d.wrap(err)
 		}
 		e.Time = fromMicros(ts)

@@ -60,6 +60,28 @@ type ResourceTx interface {
 	Delete(key ResourceKey) error
 	// Referrers lists the resources that reference kind/name.
 	Referrers(kind, name string) ([]ResourceKey, error)
+
+	// GetUser finds a user by email, under the lock (the last-admin check).
+	GetUser(email string) (User, error)
+	// CreateUser inserts u; a taken email is ErrConflict.
+	CreateUser(u User) error
+	// DeleteUser removes a user and their sessions.
+	DeleteUser(id string) error
+
+	// GetToken finds a token by project and name.
+	GetToken(project, name string) (Token, error)
+	// Tokens lists every token of a project.
+	Tokens(project string) ([]Token, error)
+	// PutToken stores tok, replacing the token of the same project and
+	// name (the caller checked that one is no longer active).
+	PutToken(tok Token) error
+	// DeleteToken removes a token; ErrNotFound when absent.
+	DeleteToken(project, name string) error
+	// RevokeToken marks a token revoked; revoking twice is not an error.
+	RevokeToken(project, name string, at time.Time) error
+	// RevokeTokensBy revokes every active token created by email and
+	// returns them.
+	RevokeTokensBy(email string, at time.Time) ([]Token, error)
 }
 
 const resourceColumns = "kind, project, name, labels, spec, resource_version, created_at, updated_at"

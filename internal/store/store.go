@@ -44,6 +44,7 @@ type Session struct {
 // AuditFilter selects audit events; zero fields do not filter.
 type AuditFilter struct {
 	Principal string
+	TokenName string
 	Action    string
 	Status    int
 	Since     time.Time
@@ -72,6 +73,14 @@ type Store interface {
 	CreateUser(ctx context.Context, u User) error
 	// UserByEmail finds a user by exact email.
 	UserByEmail(ctx context.Context, email string) (User, error)
+	// ListUsers reads one page of users in email order, after the email
+	// after; limit 0 means 100.
+	ListUsers(ctx context.Context, after string, limit int) ([]User, error)
+	// UpdateUser writes a user's name, password hash and update time.
+	UpdateUser(ctx context.Context, u User) error
+	// RevokeUserSessions revokes every live session of the user except the
+	// one whose hash is except.
+	RevokeUserSessions(ctx context.Context, userID, except string, at time.Time) error
 
 	// CreateSession stores a new login session.
 	CreateSession(ctx context.Context, s Session) error
@@ -89,6 +98,15 @@ type Store interface {
 	ListAuditEvents(ctx context.Context, f AuditFilter) ([]v1.AuditEvent, error)
 	// CountAuditEvents counts matching events (ignoring BeforeID and Limit).
 	CountAuditEvents(ctx context.Context, f AuditFilter) (int64, error)
+
+	// TokenByHash finds an McpToken by the SHA-256 of its raw form.
+	TokenByHash(ctx context.Context, hash string) (Token, error)
+	// GetToken finds an McpToken by project and name.
+	GetToken(ctx context.Context, project, name string) (Token, error)
+	// ListTokens reads one page of McpTokens in (project, name) order.
+	ListTokens(ctx context.Context, f TokenFilter) ([]Token, error)
+	// TouchTokens records last-use times (hash → time) in one batch.
+	TouchTokens(ctx context.Context, used map[string]time.Time) error
 
 	// GetResource reads one resource; ErrNotFound when absent.
 	GetResource(ctx context.Context, key ResourceKey) (Resource, error)

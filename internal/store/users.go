@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"time"
 )
 
 const userColumns = "id, email, name, password_hash, created_at, updated_at"
@@ -44,13 +45,85 @@ func (d *DB) CreateUser(ctx context.Context, u User) error {
 
 // UserByEmail finds a user by email.
 func (d *DB) UserByEmail(ctx context.Context, email string) (User, error) {
+	u, err := scanUser(d.db.QueryRowContext(ctx, d.q("SELECT "+userColumns+" FROM users WHERE email = ?"), email))
+	return u, d.wrap(err)
+}
+
+func scanUser(s scanner) (User, error) {
 	var u User
 	var created, updated int64
-	err := d.db.QueryRowContext(ctx, d.q("SELECT "+userColumns+" FROM users WHERE email = ?"), email).
-		Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &created, &updated)
-	if err != nil {
-		return User{}, d.wrap(err)
+	if err := s.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &created, &updated); err != nil {
+		return User{}, err
 	}
 	u.CreatedAt, u.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return u, nil
+}
+
+// ListUsers reads one page of users in email order, after the email
+// after.
+func (d *DB) ListUsers(ctx context.Context, after string, limit int) ([]User, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := d.db.QueryContext(ctx, d.q("SELECT "+userColumns+" FROM users WHERE email > ? ORDER BY email LIMIT ?"), after, limit)
+	if err != nil {
+		return nil, d.wrap(err)
+	}
+	defer rows.Close()
+	var out []User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, d.wrap(err)
+		}
+		out = append(out, u)
+	}
+	return out, d.wrap(rows.Err())
+}
+
+// UpdateUser writes u's name, password hash and update time.
+func (d *DB) UpdateUser(ctx context.Context, u User) error {
+	res, err := d.db.ExecContext(ctx, d.q("UPDATE users SET name = ?, password_hash = ?, updated_at = ? WHERE id = ?"),
+		u.Name, u.PasswordHash, micros(u.UpdatedAt), u.ID)
+	if err != nil {
+		return d.wrap(err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return d.wrap(err)
+	} else if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// RevokeUserSessions revokes every live session of a user but except.
+func (d *DB) RevokeUserSessions(ctx context.Context, userID, except string, at time.Time) error {
+	_, err := d.db.ExecContext(ctx, d.q("UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND token_hash <> ? AND revoked_at = 0"),
+		micros(at), userID, except)
+	return d.wrap(err)
+}
+
+func (t *resourceTx) GetUser(email string) (User, error) {
+	u, err := scanUser(t.tx.QueryRowContext(t.ctx, t.d.q("SELECT "+userColumns+" FROM users WHERE email = ?"), email))
+	return u, t.d.wrap(err)
+}
+
+func (t *resourceTx) CreateUser(u User) error { return insertUser(t.ctx, t.tx, t.d, u) }
+
+func (t *resourceTx) DeleteUser(id string) error {
+	// Sessions go with the user (ON DELETE CASCADE; explicit for engines
+	// that do not enforce it).
+	if _, err := t.tx.ExecContext(t.ctx, t.d.q("DELETE FROM sessions WHERE user_id = ?"), id); err != nil {
+		return t.d.wrap(err)
+	}
+	res, err := t.tx.ExecContext(t.ctx, t.d.q("DELETE FROM users WHERE id = ?"), id)
+	if err != nil {
+		return t.d.wrap(err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return t.d.wrap(err)
+	} else if n == 0 {
+		return ErrNotFound
+	}
+	return nil
 }

@@ -363,7 +363,7 @@ func TestApplyBadInput(t *testing.T) {
 		want        []string
 	}{
 		{name: "unknown kind", input: "kind: Widget\nmetadata: {name: w}\nspec: {}\n",
-			want: []string{"document 1 (line 1)", `unknown kind "Widget"`, "known kinds: Secret, Template, Server, Project, Prompt"}},
+			want: []string{"document 1 (line 1)", `unknown kind "Widget"`, "known kinds: Secret, Template, Server, Project, Prompt, Group, RbacDefinition, McpToken"}},
 		{name: "unknown field", input: secret + "---\nkind: Server\nmetadata: {name: s}\nspec:\n  transport: stdio\n  comand: npx\n",
 			want: []string{"document 2 (line 6)", "spec.comand (line 10): unknown field (did you mean command?)"}},
 		{name: "same kind and name twice", input: server("a") + "---\n" + server("a"),

@@ -75,6 +75,9 @@ type ApplyResult struct {
 	// Warnings are things the user should act on, such as a secret key
 	// left without a value.
 	Warnings []string `json:"warnings,omitempty"`
+	// Token is the raw token of an McpToken the apply created: shown
+	// once, never stored.
+	Token string `json:"token,omitempty"`
 }
 
 // ID names the object as kind/name or kind/project/name.

@@ -14,6 +14,9 @@ type AuditEvent struct {
 	DurationMS float64   `json:"durationMs"`
 	ClientIP   string    `json:"clientIp,omitempty"`
 	RequestID  string    `json:"requestId,omitempty"`
+	// TokenName and TokenSHA name the McpToken a request was made with.
+	TokenName string `json:"tokenName,omitempty"`
+	TokenSHA  string `json:"tokenSha,omitempty"`
 }
 
 // AuditList is one page of GET /api/v1/audit, newest first. NextCursor is

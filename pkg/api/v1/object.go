@@ -199,6 +199,10 @@ type Kind struct {
 	Aliases []string
 	// Scoped kinds belong to a project (metadata.project).
 	Scoped bool
+	// Managed kinds have their own API (mcpd makes part of them, such as a
+	// token's secret): no generic routes, not exported; apply still takes
+	// them.
+	Managed bool
 	// NewSpec returns an empty spec of the kind.
 	NewSpec func() Spec
 }
@@ -211,6 +215,10 @@ var Kinds = []Kind{
 	{Kind: "Server", Plural: "servers", Singular: "server", Aliases: []string{"srv"}, NewSpec: func() Spec { return &ServerSpec{} }},
 	{Kind: "Project", Plural: "projects", Singular: "project", Aliases: []string{"proj", "prj"}, NewSpec: func() Spec { return &ProjectSpec{} }},
 	{Kind: "Prompt", Plural: "prompts", Singular: "prompt", Aliases: []string{"pr"}, Scoped: true, NewSpec: func() Spec { return &PromptSpec{} }},
+	{Kind: "Group", Plural: "groups", Singular: "group", Aliases: []string{"grp"}, NewSpec: func() Spec { return &GroupSpec{} }},
+	{Kind: "RbacDefinition", Plural: "rbacdefinitions", Singular: "rbacdefinition", Aliases: []string{"rbac", "rbacs"}, NewSpec: func() Spec { return &RbacDefinitionSpec{} }},
+	{Kind: "McpToken", Plural: "mcptokens", Singular: "mcptoken", Aliases: []string{"token", "tokens"}, Scoped: true, Managed: true,
+		NewSpec: func() Spec { return &McpTokenSpec{} }},
 }
 
 // LookupKind finds a kind by its kind name, plural, singular or alias,

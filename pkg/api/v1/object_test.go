@@ -35,7 +35,7 @@ func jsonValue(t *testing.T, s string) any {
 	return v
 }
 
-const knownKinds = "Secret, Template, Server, Project, Prompt"
+const knownKinds = "Secret, Template, Server, Project, Prompt, Group, RbacDefinition, McpToken"
 
 func TestLookupKind(t *testing.T) {
 	t.Parallel()
@@ -87,11 +87,14 @@ func TestLookupKind(t *testing.T) {
 func TestKindsNewSpec(t *testing.T) {
 	t.Parallel()
 	want := map[string]Spec{
-		"Secret":   &SecretSpec{},
-		"Template": &TemplateSpec{},
-		"Server":   &ServerSpec{},
-		"Project":  &ProjectSpec{},
-		"Prompt":   &PromptSpec{},
+		"Secret":         &SecretSpec{},
+		"Template":       &TemplateSpec{},
+		"Server":         &ServerSpec{},
+		"Project":        &ProjectSpec{},
+		"Prompt":         &PromptSpec{},
+		"Group":          &GroupSpec{},
+		"RbacDefinition": &RbacDefinitionSpec{},
+		"McpToken":       &McpTokenSpec{},
 	}
 	for _, k := range Kinds {
 		if diff := cmp.Diff(want[k.Kind], k.NewSpec()); diff != "" {

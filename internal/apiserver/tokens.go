@@ -1,0 +1,406 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/mcpctl/mcpctl/internal/auth"
+	"github.com/mcpctl/mcpctl/internal/authz"
+	"github.com/mcpctl/mcpctl/internal/store"
+	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
+)
+
+// tokenRoutes are the McpToken endpoints:
+//
+//	GET    /api/v1/mcptokens                                 list (?project=, limit, cursor)
+//	GET    /api/v1/mcptokens/introspect                      the bearer token itself
+//	GET    /api/v1/projects/{project}/mcptokens              list one project's
+//	POST   /api/v1/projects/{project}/mcptokens              create (the raw token is in the answer, once)
+//	GET    /api/v1/projects/{project}/mcptokens/{name}       read
+//	DELETE /api/v1/projects/{project}/mcptokens/{name}       delete
+//	POST   /api/v1/projects/{project}/mcptokens/{name}/revoke revoke (kept, listed as revoked)
+func (s *Server) tokenRoutes() []route {
+	const coll = "/api/v1/projects/{project}/mcptokens"
+	const item = coll + "/{name}"
+	list := onCollection(v1.RoleView, "mcptokens")
+	return []route{
+		{"GET", "/api/v1/mcptokens", "mcptokens.list", list, s.listTokens},
+		{"GET", "/api/v1/mcptokens/introspect", "mcptokens.introspect", perm{kind: permSelf, unfenced: true}, s.introspect},
+		{"GET", coll, "mcptokens.list", list, s.listTokens},
+		{"POST", coll, "mcptokens.create", self, s.createToken},
+		{"GET", item, "mcptokens.get", onItem(v1.RoleView, "mcptokens", "name"), s.getToken},
+		{"DELETE", item, "mcptokens.delete", onItem(v1.RoleDelete, "mcptokens", "name"), s.deleteToken},
+		{"POST", item + "/revoke", "mcptokens.revoke", onItem(v1.RoleDelete, "mcptokens", "name"), s.revokeToken},
+	}
+}
+
+// tokenState is a token's state at now.
+func tokenState(t store.Token, now time.Time) string {
+	switch {
+	case !t.RevokedAt.IsZero():
+		return v1.TokenRevoked
+	case !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt):
+		return v1.TokenExpired
+	}
+	return v1.TokenActive
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// toMcpToken is a stored token in API form. Its spec is what re-creates
+// it elsewhere: the rights it holds as bindings, rbac empty, the expiry
+// as ttl.
+func toMcpToken(t store.Token, now time.Time) v1.McpToken {
+	created := t.CreatedAt
+	ttl := "never"
+	if !t.ExpiresAt.IsZero() {
+		ttl = t.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	bindings := t.Bindings
+	if bindings == nil {
+		bindings = []v1.RoleBinding{}
+	}
+	return v1.McpToken{
+		APIVersion: v1.APIVersion, Kind: "McpToken",
+		Metadata: v1.ObjectMeta{Name: t.Name, Project: t.Project, CreatedAt: &created},
+		Spec:     v1.McpTokenSpec{Description: t.Description, TTL: ttl, Rbac: v1.TokenRbacEmpty, Bindings: bindings},
+		Status: v1.McpTokenStatus{SHA256: t.Hash, Prefix: t.Prefix, CreatedBy: t.CreatedBy,
+			ExpiresAt: timePtr(t.ExpiresAt), RevokedAt: timePtr(t.RevokedAt), LastUsedAt: timePtr(t.LastUsedAt),
+			State: tokenState(t, now)},
+	}
+}
+
+// tokenKey reads and checks the project and name of a token path.
+func tokenKey(r *http.Request) (project, name string, err error) {
+	var fe v1.FieldErrors
+	project, name = r.PathValue("project"), r.PathValue("name")
+	if msg := v1.ValidateName(project); msg != "" {
+		fe.Add("project", "%s", msg)
+	}
+	if name != "" {
+		if msg := v1.ValidateName(name); msg != "" {
+			fe.Add("name", "%s", msg)
+		}
+	}
+	return project, name, fe.Err()
+}
+
+func tokenNotFound(project, name string) error {
+	return newError(http.StatusNotFound, v1.CodeNotFound, v1.IDOf("McpToken", project, name)+" not found")
+}
+
+// mintToken builds a new token for project: its rights are the caller's
+// (rbac clone) or none, plus the spec's bindings, each of which the
+// caller must hold. The raw token is returned once and never stored.
+func (s *Server) mintToken(rights *authz.Rights, creator, project, name string, spec v1.McpTokenSpec) (raw string, t store.Token, err error) {
+	now := s.now().UTC()
+	expires, err := v1.ParseTTL(spec.TTL, now)
+	if err != nil {
+		return "", t, validationError(v1.FieldError{Field: "spec.ttl", Message: err.Error()})
+	}
+	var bindings []v1.RoleBinding
+	if spec.Rbac == v1.TokenRbacClone {
+		bindings = rights.Bindings()
+	}
+	if err := rights.Ceiling(spec.Bindings); err != nil {
+		return "", t, forbiddenErr(err)
+	}
+	seen := map[v1.RoleBinding]bool{}
+	for _, b := range bindings {
+		seen[b] = true
+	}
+	for _, b := range spec.Bindings {
+		if !seen[b] {
+			seen[b] = true
+			bindings = append(bindings, b)
+		}
+	}
+	raw, hash := auth.NewToken(v1.McpTokenPrefix)
+	t = store.Token{Hash: hash, Project: project, Name: name, Prefix: raw[:len(v1.McpTokenPrefix)+6],
+		Description: spec.Description, Bindings: bindings, CreatedBy: creator, CreatedAt: now, ExpiresAt: expires}
+	return raw, t, nil
+}
+
+// stageToken decides what an apply does with an McpToken: create it when
+// the project has no active token of that name, skip it otherwise (a
+// token's rights are fixed at creation; apply never changes them).
+func (s *Server) stageToken(ctx context.Context, tx store.ResourceTx, st *staged, batch map[store.ResourceKey]*staged) error {
+	o := st.obj
+	project, name := o.Metadata.Project, o.Metadata.Name
+	st.result = v1.ApplyResult{Kind: o.Kind, Name: name, Project: project}
+	if _, inBatch := batch[store.ResourceKey{Kind: "Project", Name: project}]; !inBatch {
+		if _, err := tx.Get(store.ResourceKey{Kind: "Project", Name: project}); errors.Is(err, store.ErrNotFound) {
+			return validationError(v1.FieldError{Field: joinField(st.path, "metadata.project"),
+				Message: "project/" + project + " does not exist; create it first or apply it in the same file"})
+		} else if err != nil {
+			return err
+		}
+	}
+	cur, err := tx.GetToken(project, name)
+	switch {
+	case err == nil && tokenState(cur, s.now()) == v1.TokenActive:
+		st.result.Action = v1.ActionSkipped
+		st.result.Warnings = []string{"an active token of this name exists; its rights are fixed at creation, so apply leaves it as it is (delete it or `mcpctl create mcptoken --force` to replace it)"}
+		return nil
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	rights, err := s.rightsIn(ctx)
+	if err != nil {
+		return err
+	}
+	creator := ""
+	if rs, ok := ctx.Value(stateKey{}).(*reqState); ok {
+		creator = rs.subject
+	}
+	raw, t, err := s.mintToken(rights, creator, project, name, *o.Spec.(*v1.McpTokenSpec))
+	if err != nil {
+		return err
+	}
+	st.token = &t
+	st.result.Action, st.result.Token = v1.ActionCreated, raw
+	return nil
+}
+
+// createToken creates one token. An active token of the same name is a
+// 409 unless force, which replaces it (the old one stops working).
+//
+//	POST /api/v1/projects/{project}/mcptokens  {"name": "ci", "spec": {...}, "force": false}
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
+	project, _, err := tokenKey(r)
+	if err == nil {
+		err = onlyParams(r)
+	}
+	var req v1.CreateMcpTokenRequest
+	if err == nil {
+		err = decodeJSON(r, &req)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var fe v1.FieldErrors
+	if msg := v1.ValidateName(req.Name); msg != "" {
+		fe.Add("name", "%s", msg)
+	}
+	req.Spec.Validate(&fe)
+	if err := fe.Err(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	req.Spec.Default()
+	if err := s.allow(r.Context(), authz.Request{Verb: v1.RoleCreate, Resource: "mcptokens", Name: req.Name}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rights, err := s.rightsIn(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	raw, t, err := s.mintToken(rights, state(r).subject, project, req.Name, req.Spec)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var replaced string
+	err = s.store.UpdateResources(r.Context(), func(tx store.ResourceTx) error {
+		if _, err := tx.Get(store.ResourceKey{Kind: "Project", Name: project}); errors.Is(err, store.ErrNotFound) {
+			return newError(http.StatusNotFound, v1.CodeNotFound, "project/"+project+" not found; create the project first")
+		} else if err != nil {
+			return err
+		}
+		cur, err := tx.GetToken(project, req.Name)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return err
+		case tokenState(cur, s.now()) == v1.TokenActive && !req.Force:
+			return newError(http.StatusConflict, v1.CodeConflict, fmt.Sprintf(
+				"%s is active; revoke or delete it first, or create with --force to revoke it and create a new one", v1.IDOf("McpToken", project, req.Name)))
+		default:
+			replaced = cur.Hash
+		}
+		return tx.PutToken(t)
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if replaced != "" {
+		s.auth.Forget(replaced)
+	}
+	writeJSON(w, http.StatusCreated, v1.CreatedMcpToken{Token: raw, McpToken: toMcpToken(t, s.now())})
+}
+
+// listTokens pages through tokens in (project, name) order, showing only
+// those the caller may view.
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var fe v1.FieldErrors
+	if err := onlyParams(r, "limit", "cursor", "project"); err != nil {
+		fe = append(fe, toAPIError(err).details...)
+	}
+	f := store.TokenFilter{Project: r.PathValue("project"), Limit: 100}
+	if f.Project != "" {
+		if msg := v1.ValidateName(f.Project); msg != "" {
+			fe.Add("project", "%s", msg)
+		}
+	}
+	if p := q.Get("project"); p != "" {
+		if msg := v1.ValidateName(p); msg != "" {
+			fe.Add("project", "%s", msg)
+		} else if f.Project != "" && p != f.Project {
+			fe.Add("project", "must be %s, the project in the path, or be left out", f.Project)
+		}
+		f.Project = p
+	}
+	limit := 100
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			fe.Add("limit", "must be an integer from 1 to 1000")
+		}
+		limit = n
+	}
+	if c := q.Get("cursor"); c != "" {
+		after, ok := decodeResourceCursor(c)
+		if !ok {
+			fe.Add("cursor", "is not a cursor this server issued; pass nextCursor from the previous page unchanged")
+		}
+		f.After = after
+	}
+	if err := fe.Err(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rights, err := s.rightsIn(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := v1.McpTokenList{Items: []v1.McpToken{}}
+	now := s.now()
+	f.Limit = 500
+	scanned := 0
+scan:
+	for {
+		page, err := s.store.ListTokens(r.Context(), f)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		for i, t := range page {
+			f.After = store.ResourceKey{Project: t.Project, Name: t.Name}
+			scanned++
+			if rights.Allows(authz.Request{Verb: v1.RoleView, Resource: "mcptokens", Name: t.Name}) {
+				out.Items = append(out.Items, toMcpToken(t, now))
+			}
+			more := i < len(page)-1 || len(page) == f.Limit
+			if len(out.Items) == limit || scanned >= s.maxScan {
+				if more {
+					out.NextCursor = encodeResourceCursor(f.After)
+				}
+				break scan
+			}
+		}
+		if len(page) < f.Limit {
+			break
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getToken(w http.ResponseWriter, r *http.Request) {
+	project, name, err := tokenKey(r)
+	if err == nil {
+		err = onlyParams(r)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	t, err := s.store.GetToken(r.Context(), project, name)
+	if errors.Is(err, store.ErrNotFound) {
+		err = tokenNotFound(project, name)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toMcpToken(t, s.now()))
+}
+
+// deleteToken removes a token; it stops working at once on this replica
+// and within MCPD_AUTH_CACHE_TTL on the others.
+func (s *Server) deleteToken(w http.ResponseWriter, r *http.Request) {
+	s.endToken(w, r, func(tx store.ResourceTx, project, name string) error { return tx.DeleteToken(project, name) },
+		v1.ActionDeleted)
+}
+
+// revokeToken marks a token revoked and keeps it, so listings and audit
+// still show it.
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
+	s.endToken(w, r, func(tx store.ResourceTx, project, name string) error {
+		return tx.RevokeToken(project, name, s.now().UTC())
+	}, "revoked")
+}
+
+func (s *Server) endToken(w http.ResponseWriter, r *http.Request, end func(tx store.ResourceTx, project, name string) error, action string) {
+	project, name, err := tokenKey(r)
+	if err == nil {
+		err = onlyParams(r)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var t store.Token
+	err = s.store.UpdateResources(r.Context(), func(tx store.ResourceTx) error {
+		var err error
+		if t, err = tx.GetToken(project, name); err != nil {
+			return err
+		}
+		return end(tx, project, name)
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		err = tokenNotFound(project, name)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.auth.Forget(t.Hash)
+	writeJSON(w, http.StatusOK, v1.DeleteResponse{Deleted: v1.ApplyResult{Kind: "McpToken", Name: name, Project: project, Action: action}})
+}
+
+// introspect describes the McpToken presented as bearer: what the gateway
+// (mcplocal HTTP mode) asks before it lets a client in.
+func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
+	if err := onlyParams(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	p := state(r).principal
+	if p.Token == nil {
+		s.writeError(w, r, validationError(v1.FieldError{Field: "Authorization",
+			Message: "introspect describes the McpToken sent as bearer; this bearer is a login session"}))
+		return
+	}
+	rights, err := s.rightsIn(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v1.TokenIntrospection{Active: true, Name: p.Token.Name, Project: p.Token.Project,
+		SHA256: p.TokenHash, Bindings: rights.Bindings(), ExpiresAt: timePtr(p.ExpiresAt), CreatedBy: p.Token.CreatedBy})
+}
