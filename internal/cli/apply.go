@@ -149,4 +149,10 @@ func printApplyResults(w io.Writer, resp *v1.ApplyResponse) {
 			fmt.Fprintf(w, "    warning: %s\n", warn)
 		}
 	}
+	for _, r := range resp.Results {
+		if r.Token != "" {
+			fmt.Fprintln(w)
+			printTokenBanner(w, r.ID(), r.Token)
+		}
+	}
 }

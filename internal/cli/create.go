@@ -20,7 +20,8 @@ func NewCmdCreate(f *Factory) *cobra.Command {
 		Long:  "Create one resource from command-line flags. To create from files use `mcpctl apply -f`.",
 	}
 	cmd.AddCommand(newCmdCreateSecret(f), newCmdCreateServer(f), newCmdCreateTemplate(f),
-		newCmdCreateProject(f), newCmdCreatePrompt(f))
+		newCmdCreateProject(f), newCmdCreatePrompt(f), newCmdCreateGroup(f), newCmdCreateRbac(f),
+		newCmdCreateUser(f), newCmdCreateMcpToken(f))
 	return cmd
 }
 

@@ -58,6 +58,12 @@ deleted.`,
 var errAborted = errors.New("aborted; nothing was deleted")
 
 func deleteRun(ctx context.Context, o *DeleteOptions) error {
+	if isUsers(o.Kind) {
+		return deleteUsers(ctx, o)
+	}
+	if k, ok := v1.LookupKind(o.Kind); ok && isTokens(k) {
+		return deleteTokens(ctx, o)
+	}
 	k, err := resolveItemKind(o.Kind, o.Project, "-p")
 	if err != nil {
 		return err

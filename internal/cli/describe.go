@@ -43,6 +43,12 @@ func NewCmdDescribe(f *Factory, runF func(*DescribeOptions) error) *cobra.Comman
 }
 
 func describeRun(ctx context.Context, o *DescribeOptions) error {
+	if isUsers(o.Kind) {
+		return describeUsers(ctx, o)
+	}
+	if k, ok := v1.LookupKind(o.Kind); ok && isTokens(k) {
+		return describeTokens(ctx, o)
+	}
 	k, err := resolveItemKind(o.Kind, o.Project, "-p")
 	if err != nil {
 		return err

@@ -24,6 +24,9 @@ func (f *Factory) APIClient() (*client.Client, error) {
 // resolveKind maps a CLI kind argument (plural, singular, alias or kind
 // name) to its kind.
 func resolveKind(arg string) (v1.Kind, error) {
+	if isUsers(arg) {
+		return v1.Kind{}, &UsageError{Msg: "users are not resources: use `mcpctl get|describe|create|delete user`"}
+	}
 	k, ok := v1.LookupKind(arg)
 	if !ok {
 		return v1.Kind{}, &UsageError{Msg: fmt.Sprintf("unknown resource type %q; known types: %s", arg, kindList())}
@@ -67,7 +70,7 @@ func kindList() string {
 		}
 		names = append(names, n)
 	}
-	return strings.Join(names, ", ")
+	return strings.Join(append(names, "users"), ", ")
 }
 
 // GetOptions are the inputs of `mcpctl get`.
@@ -127,10 +130,17 @@ func getRun(ctx context.Context, o *GetOptions) error {
 	if _, err := v1.ParseSelector(o.LabelSelector); err != nil {
 		return &UsageError{Msg: err.Error()}
 	}
+	if isUsers(o.Kind) {
+		return getUsers(ctx, o)
+	}
 	if !strings.EqualFold(o.Kind, "all") {
 		// A mistyped kind is reported before a missing login.
-		if _, err := resolveKind(o.Kind); err != nil {
+		k, err := resolveKind(o.Kind)
+		if err != nil {
 			return err
+		}
+		if isTokens(k) {
+			return getTokens(ctx, o)
 		}
 	}
 	c, err := o.F.APIClient()
@@ -266,6 +276,7 @@ func completeKindAndNames(f *Factory) func(*cobra.Command, []string, string) ([]
 				out = append(out, k.Plural, k.Singular)
 				out = append(out, k.Aliases...)
 			}
+			out = append(out, "users", "user")
 			if cmd.Name() == "get" {
 				out = append(out, "all")
 			}

@@ -196,6 +196,44 @@ func columns(k v1.Kind, wide bool, now time.Time) ([]string, func(*v1.Object) []
 			}
 			return row
 		}
+	case "Group":
+		cols := []string{"NAME", "MEMBERS", "AGE"}
+		if wide {
+			cols = append(cols, "DESCRIPTION", "LABELS")
+		}
+		return cols, func(o *v1.Object) []string {
+			s := o.Spec.(*v1.GroupSpec)
+			members := strings.Join(s.Members, ",")
+			if !wide {
+				members = truncate(members, 60)
+			}
+			row := []string{o.Metadata.Name, dash(members), age(o)}
+			if wide {
+				row = append(row, dash(s.Description), labels(o))
+			}
+			return row
+		}
+	case "RbacDefinition":
+		cols := []string{"NAME", "SUBJECTS", "BINDINGS", "AGE"}
+		if wide {
+			cols = append(cols, "LABELS")
+		}
+		return cols, func(o *v1.Object) []string {
+			s := o.Spec.(*v1.RbacDefinitionSpec)
+			bs := make([]string, len(s.RoleBindings))
+			for i, b := range s.RoleBindings {
+				bs[i] = b.String()
+			}
+			subjects, bindings := strings.Join(s.Subjects, " "), strings.Join(bs, " ")
+			if !wide {
+				subjects, bindings = truncate(subjects, 48), truncate(bindings, 60)
+			}
+			row := []string{o.Metadata.Name, subjects, bindings, age(o)}
+			if wide {
+				row = append(row, labels(o))
+			}
+			return row
+		}
 	}
 	cols := []string{"NAME", "PROJECT", "PRIORITY", "TAGS", "AGE"}
 	if wide {

@@ -134,6 +134,9 @@ Start with:  mcpctl login --mcpd-url http://127.0.0.1:3100 --email admin@mcpctl.
 		NewCmdDelete(f, nil),
 		NewCmdBackup(f, nil),
 		NewCmdRestore(f, nil),
+		NewCmdRevoke(f),
+		NewCmdPasswd(f),
+		NewCmdAuth(f),
 	)
 	return root
 }
@@ -156,7 +159,8 @@ func Run(f *Factory, args []string) int {
 	root := NewRootCmd(f)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteC()
-	if err != nil {
+	var silent *silentError
+	if err != nil && !errors.As(err, &silent) {
 		if cmd != nil && isCobraUsage(err) {
 			err = &UsageError{Msg: err.Error() + "\nsee `" + cmd.CommandPath() + " --help`"}
 		}

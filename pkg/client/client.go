@@ -203,6 +203,8 @@ func (c *Client) Health(ctx context.Context) (*v1.Health, error) {
 // AuditQuery filters ListAudit; zero fields do not filter.
 type AuditQuery struct {
 	Principal, Action string
+	// TokenName keeps the requests made with McpTokens of that name.
+	TokenName string
 	Status            int
 	Since, Until      time.Time
 	Limit             int
@@ -219,6 +221,7 @@ func (c *Client) ListAudit(ctx context.Context, q AuditQuery) (*v1.AuditList, er
 	}
 	set("principal", q.Principal)
 	set("action", q.Action)
+	set("tokenName", q.TokenName)
 	set("cursor", q.Cursor)
 	if q.Status != 0 {
 		v.Set("status", strconv.Itoa(q.Status))
