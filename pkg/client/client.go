@@ -204,11 +204,11 @@ func (c *Client) Health(ctx context.Context) (*v1.Health, error) {
 type AuditQuery struct {
 	Principal, Action string
 	// TokenName keeps the requests made with McpTokens of that name.
-	TokenName string
-	Status            int
-	Since, Until      time.Time
-	Limit             int
-	Cursor            string
+	TokenName    string
+	Status       int
+	Since, Until time.Time
+	Limit        int
+	Cursor       string
 }
 
 // ListAudit returns one page of audit events, newest first.
