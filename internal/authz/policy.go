@@ -61,7 +61,8 @@ func (p *Policy) IsAdmin(email string) bool { return p.admins[email] }
 func (p *Policy) GroupsOf(email string) []string { return p.groupsOf[email] }
 
 // UserRights are the rights of the user with email: all of them for an
-// admin, else the bindings naming the user or one of their groups.
+// admin, else the bindings naming the user or one of their groups. The
+// answer is shared by every caller: read it, never change it.
 func (p *Policy) UserRights(email string) *Rights {
 	if r, ok := p.users.Load(email); ok {
 		return r.(*Rights)
@@ -91,7 +92,7 @@ func (p *Policy) TokenRights(sha, name string, own []v1.RoleBinding) *Rights {
 
 // GroupRights are the rights a subject Group:<name> holds directly.
 func (p *Policy) GroupRights(name string) *Rights {
-	return &Rights{All: name == v1.AdminGroup, Grants: p.bySubject[v1.SubjectGroup+":"+name]}
+	return &Rights{All: name == v1.AdminGroup, Grants: slices.Clone(p.bySubject[v1.SubjectGroup+":"+name])}
 }
 
 // Config tunes an Authorizer.
@@ -157,12 +158,14 @@ func (a *Authorizer) Policy(ctx context.Context) (*Policy, error) {
 	if cur := a.current.Load(); cur != nil && cur.gen == a.gen.Load() && a.cfg.Now().Sub(cur.built) < a.cfg.CacheTTL {
 		return cur.policy, nil // another request rebuilt it meanwhile
 	}
-	gen = a.gen.Load()
+	// The generation and the time are taken before reading: a write that
+	// lands during the read is then at most CacheTTL old when seen.
+	gen, started := a.gen.Load(), a.cfg.Now()
 	p, err := Load(ctx, a.store)
 	if err != nil {
 		return nil, err
 	}
-	a.current.Store(&snapshot{policy: p, gen: gen, built: a.cfg.Now()})
+	a.current.Store(&snapshot{policy: p, gen: gen, built: started})
 	return p, nil
 }
 

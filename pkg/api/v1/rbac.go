@@ -157,11 +157,11 @@ func (b RoleBinding) validate(field string, fe *FieldErrors) {
 		fe.Add(at("name"), "a name needs one resource, not *")
 	case b.Name != "" && b.Resource == "users":
 		if msg := ValidateEmail(b.Name); msg != "" {
-			fe.Add(at("name"), "a user is named by email: %s", msg)
+			fe.Add(at("name"), "name %q: a user is named by email, which %s", b.Name, msg)
 		}
 	case b.Name != "":
 		if msg := ValidateName(b.Name); msg != "" {
-			fe.Add(at("name"), "%s", msg)
+			fe.Add(at("name"), "name %q %s", b.Name, msg)
 		}
 	}
 }
