@@ -2,7 +2,8 @@
 # Load run behind docs/benchmarks.md: audited, authenticated GET throughput
 # of the real mcpd binary with hey, on SQLite and on PostgreSQL (a cluster
 # with fsync on), plus the unauthenticated /healthz baseline in the same run;
-# then the resource API at scale (apply of 1,000 servers, lists over 10,000).
+# then the resource API at scale (apply of 1,000 servers, lists over 10,000),
+# then the authorization overhead with 1,000 RbacDefinitions.
 #   N=200000 C=32 make bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,3 +23,7 @@ echo "| engine | operation | time | memory / rate |"
 echo "|---|---|---|---|"
 go run ./test/loadrun -scenario resources -engine sqlite -bin bin
 go run ./test/loadrun -scenario resources -engine postgres -pg-url "$pg" -bin bin
+echo
+# Authorization overhead with 1,000 RbacDefinitions (in-process, whole
+# middleware stack): compare p50-ns of each route with healthz-baseline.
+go test -run '^$' -bench Authorization -benchtime 20000x -count 3 ./internal/apiserver
