@@ -195,8 +195,11 @@ func (s *Server) listObjects(k v1.Kind) http.HandlerFunc {
 			}
 		}
 		reveal, rerr := s.reveal(k, r)
-		if rerr != nil {
-			fe = append(fe, toAPIError(rerr).details...)
+		if ae := toAPIError(rerr); rerr != nil && ae.status != http.StatusBadRequest {
+			s.writeError(w, r, rerr) // a refusal, not a field problem
+			return
+		} else if rerr != nil {
+			fe = append(fe, ae.details...)
 		}
 		if err := fe.Err(); err != nil {
 			s.writeError(w, r, err)
@@ -208,6 +211,12 @@ func (s *Server) listObjects(k v1.Kind) http.HandlerFunc {
 		case project != "" && k.Scoped:
 			f.Project = project
 		case project != "":
+			// The answer shows what the project holds: reading it is
+			// viewing the project.
+			if err := s.allow(r.Context(), authz.Request{Verb: v1.RoleView, Resource: "projects", Name: project}); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
 			p, err := s.readObject(r, store.ResourceKey{Kind: "Project", Name: project}, false)
 			if err != nil {
 				s.writeError(w, r, err)

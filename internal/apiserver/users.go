@@ -201,6 +201,9 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, store.ErrNotFound) {
 		err = userNotFound(email)
 	}
+	if err == nil && req.Password != nil {
+		err = s.mayTakeOver(r, email, "reset the password of")
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -230,6 +233,30 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.apiUser(pol, u))
 }
 
+// mayTakeOver refuses an action on another user's account that would hand
+// the caller that user's rights (a password reset) or take an admin away
+// (a delete), unless the caller holds every right the user holds: only
+// admins act so on admins.
+func (s *Server) mayTakeOver(r *http.Request, email, what string) error {
+	rights, err := s.rightsIn(r.Context())
+	if err != nil {
+		return err
+	}
+	pol, err := s.authz.Policy(r.Context())
+	if err != nil {
+		return err
+	}
+	target := pol.UserRights(email)
+	if target.All && !rights.All {
+		return newError(http.StatusForbidden, v1.CodeForbidden, fmt.Sprintf("only an admin can %s %s, a member of the admin group", what, email))
+	}
+	if err := rights.Ceiling(target.Bindings()); err != nil {
+		return newError(http.StatusForbidden, v1.CodeForbidden, fmt.Sprintf(
+			"you cannot %s %s: it would hand you their rights, and %v", what, email, strings.TrimPrefix(err.Error(), "forbidden: ")))
+	}
+	return nil
+}
+
 // endSessions revokes a user's sessions, but the one of this request.
 func (s *Server) endSessions(r *http.Request, userID string) error {
 	p := state(r).principal
@@ -237,7 +264,11 @@ func (s *Server) endSessions(r *http.Request, userID string) error {
 	if p != nil && p.Token == nil {
 		except = p.TokenHash
 	}
-	return s.store.RevokeUserSessions(r.Context(), userID, except, s.now().UTC())
+	if err := s.store.RevokeUserSessions(r.Context(), userID, except, s.now().UTC()); err != nil {
+		return err
+	}
+	s.auth.ForgetUser(userID, except)
+	return nil
 }
 
 // deleteUser removes a user, their sessions and group memberships, and
@@ -248,11 +279,21 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = onlyParams(r)
 	}
+	if err == nil {
+		if pol, perr := s.authz.Policy(r.Context()); perr != nil {
+			err = perr
+		} else if rights, rerr := s.rightsIn(r.Context()); rerr != nil {
+			err = rerr
+		} else if pol.IsAdmin(email) && !rights.All {
+			err = newError(http.StatusForbidden, v1.CodeForbidden, "only an admin can delete "+email+", a member of the admin group")
+		}
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	var revoked []store.Token
+	var deleted string // the user's id
 	now := s.now().UTC()
 	err = s.store.UpdateResources(r.Context(), func(tx store.ResourceTx) error {
 		u, err := tx.GetUser(email)
@@ -262,6 +303,7 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
+		deleted = u.ID
 		err = store.EachResource(tx.List, "Group", func(res store.Resource) error {
 			var g v1.GroupSpec
 			if err := json.Unmarshal(res.Spec, &g); err != nil {
@@ -299,6 +341,7 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) {
 	for _, t := range revoked {
 		s.auth.Forget(t.Hash)
 	}
+	s.auth.ForgetUser(deleted, "")
 	s.authz.Invalidate()
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -144,6 +144,10 @@ func (s *Server) writeObjects(ctx context.Context, ops []writeOp, onConflict str
 	if err != nil {
 		return nil, err
 	}
+	pol, err := s.authz.Policy(ctx)
+	if err != nil {
+		return nil, err
+	}
 	results := make([]v1.ApplyResult, len(ops))
 	err = s.store.UpdateResources(ctx, func(tx store.ResourceTx) error {
 		for _, st := range order {
@@ -175,7 +179,7 @@ func (s *Server) writeObjects(ctx context.Context, ops []writeOp, onConflict str
 			}
 		}
 		for _, st := range order {
-			if err := s.authorizeWrite(tx, st, rights); err != nil {
+			if err := s.authorizeWrite(tx, st, rights, pol); err != nil {
 				return err
 			}
 		}
@@ -250,24 +254,27 @@ func (s *Server) invalidateFor(results []v1.ApplyResult) {
 }
 
 // authorizeWrite checks that the caller may make st's write: create for a
-// new object, edit for a changed one; for a definition, that it grants
-// nothing the caller does not hold; for the admin group, that the caller
-// is an admin and an existing user stays in it.
-func (s *Server) authorizeWrite(tx store.ResourceTx, st *staged, rights *authz.Rights) error {
-	verb := ""
+// new object, edit for a changed one, view for one left as it is (the
+// answer tells whether it exists and matches); for a definition, that it
+// grants nothing the caller does not hold; for a group, that new members
+// get nothing the caller does not hold; for the admin group, that the
+// caller is an admin and an existing user stays in it.
+func (s *Server) authorizeWrite(tx store.ResourceTx, st *staged, rights *authz.Rights, pol *authz.Policy) error {
+	verb := v1.RoleView
 	switch st.result.Action {
 	case v1.ActionCreated:
 		verb = v1.RoleCreate
 	case v1.ActionConfigured:
 		verb = v1.RoleEdit
-	default:
-		return nil
 	}
 	o := st.obj
 	req := authz.Request{Verb: verb, Resource: pluralOf(o.Kind), Name: o.Metadata.Name}
 	if !rights.Allows(req) {
 		return newError(http.StatusForbidden, v1.CodeForbidden, fmt.Sprintf(
 			"%s: you may not %s: no role binding grants it; an admin can grant role:%s,resource:%s", joinField(st.path, o.ID()), req, verb, req.Resource))
+	}
+	if verb == v1.RoleView {
+		return nil
 	}
 	switch spec := o.Spec.(type) {
 	case *v1.RbacDefinitionSpec:
@@ -279,13 +286,30 @@ func (s *Server) authorizeWrite(tx store.ResourceTx, st *staged, rights *authz.R
 			return newError(http.StatusForbidden, v1.CodeForbidden, o.ID()+": "+err.Error())
 		}
 	case *v1.GroupSpec:
-		if o.Metadata.Name != v1.AdminGroup {
-			return nil
+		if o.Metadata.Name == v1.AdminGroup {
+			if !rights.All {
+				return newError(http.StatusForbidden, v1.CodeForbidden, "only members of the admin group can change the admin group")
+			}
+			return keepsAnAdmin(tx, spec.Members, "")
 		}
-		if !rights.All {
-			return newError(http.StatusForbidden, v1.CodeForbidden, "only members of the admin group can change the admin group")
+		// A new member receives the group's rights: adding one is a grant,
+		// held to the same ceiling as writing a definition.
+		var old v1.GroupSpec
+		if st.cur != nil {
+			if err := json.Unmarshal(st.cur.Spec, &old); err != nil {
+				return fmt.Errorf("stored group %s: %w", o.Metadata.Name, err)
+			}
 		}
-		return keepsAnAdmin(tx, spec.Members, "")
+		for _, m := range spec.Members {
+			if slices.Contains(old.Members, m) {
+				continue
+			}
+			if err := rights.Ceiling(pol.GroupRights(o.Metadata.Name).Bindings()); err != nil {
+				return newError(http.StatusForbidden, v1.CodeForbidden, fmt.Sprintf(
+					"%s: adding %s hands them the group's rights: %v", o.ID(), m, strings.TrimPrefix(err.Error(), "forbidden: ")))
+			}
+			break
+		}
 	}
 	return nil
 }

@@ -213,6 +213,24 @@ func (a *Authenticator) Forget(hash string) {
 	a.storeCache(hash, nil, a.cfg.Now(), true)
 }
 
+// ForgetUser drops every cached session of the user from this replica's
+// cache but except (the session of the request that asked), so a
+// password change or a deletion ends them here at once, and on other
+// replicas within CacheTTL.
+func (a *Authenticator) ForgetUser(userID, except string) {
+	if a.cfg.CacheTTL <= 0 {
+		return
+	}
+	now := a.cfg.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for hash, e := range a.cache {
+		if e.principal != nil && e.principal.Token == nil && e.principal.UserID == userID && hash != except {
+			a.cache[hash] = cacheEntry{until: now.Add(a.cfg.CacheTTL), tombstone: true}
+		}
+	}
+}
+
 // FlushUsage writes the McpToken last-use times noted since the last
 // flush, in one store batch, so a request never waits on that write.
 func (a *Authenticator) FlushUsage(ctx context.Context) error {

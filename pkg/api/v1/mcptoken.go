@@ -61,7 +61,11 @@ func (s *McpTokenSpec) Validate(fe *FieldErrors) {
 	if len(s.Description) > 1024 {
 		fe.Add("spec.description", "must be at most 1024 bytes")
 	}
-	ValidateBindings("spec.bindings", s.Bindings, fe)
+	for i := range s.Bindings {
+		b := s.Bindings[i]
+		b.Normalize() // "server" is read as servers, as in an RbacDefinition
+		b.validate(fmt.Sprintf("spec.bindings[%d]", i), fe)
+	}
 }
 
 // References is empty: the project is checked as the token's scope.
