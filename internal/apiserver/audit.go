@@ -67,13 +67,7 @@ func parseAuditFilter(r *http.Request) (store.AuditFilter, error) {
 		return t
 	}
 	f.Since, f.Until = parseTime("since"), parseTime("until")
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			fe.Add("limit", "must be an integer from 1 to 1000")
-		}
-		f.Limit = n
-	}
+	f.Limit = pageLimit(q, &fe)
 	if v := q.Get("cursor"); v != "" {
 		id, ok := decodeCursor(v)
 		if !ok {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -159,14 +160,7 @@ func (s *Server) listObjects(k v1.Kind) http.HandlerFunc {
 		if err := onlyParams(r, "limit", "cursor", "labelSelector", "project", "reveal"); err != nil {
 			fe = append(fe, toAPIError(err).details...)
 		}
-		limit := 100
-		if v := q.Get("limit"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 1000 {
-				fe.Add("limit", "must be an integer from 1 to 1000")
-			}
-			limit = n
-		}
+		limit := pageLimit(q, &fe)
 		sel, err := v1.ParseSelector(q.Get("labelSelector"))
 		if err != nil {
 			fe.Add("labelSelector", "%v", err)
@@ -292,6 +286,19 @@ func (s *Server) listProjectServers(w http.ResponseWriter, r *http.Request) {
 	r.SetPathValue("project", "")
 	k, _ := v1.LookupKind("Server")
 	s.listObjects(k)(w, r)
+}
+
+// pageLimit reads ?limit=, 1 to 1000, 100 when absent.
+func pageLimit(q url.Values, fe *v1.FieldErrors) int {
+	v := q.Get("limit")
+	if v == "" {
+		return 100
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1000 {
+		fe.Add("limit", "must be an integer from 1 to 1000")
+	}
+	return n
 }
 
 func encodeResourceCursor(k store.ResourceKey) string {

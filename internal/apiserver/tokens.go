@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/mcpctl/mcpctl/internal/auth"
@@ -264,14 +263,7 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Project = p
 	}
-	limit := 100
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			fe.Add("limit", "must be an integer from 1 to 1000")
-		}
-		limit = n
-	}
+	limit := pageLimit(q, &fe)
 	if c := q.Get("cursor"); c != "" {
 		after, ok := decodeResourceCursor(c)
 		if !ok {

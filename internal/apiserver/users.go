@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/mcpctl/mcpctl/internal/auth"
@@ -38,6 +37,16 @@ func (s *Server) apiUser(pol *authz.Policy, u store.User) v1.User {
 	return v1.User{ID: u.ID, Email: u.Email, Name: u.Name, CreatedAt: u.CreatedAt, Groups: pol.GroupsOf(u.Email)}
 }
 
+// writeUser answers with u and its groups.
+func (s *Server) writeUser(w http.ResponseWriter, r *http.Request, status int, u store.User) {
+	pol, err := s.authz.Policy(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, status, s.apiUser(pol, u))
+}
+
 func userNotFound(email string) error {
 	return newError(http.StatusNotFound, v1.CodeNotFound, "user "+strconvQuote(email)+" not found")
 }
@@ -56,14 +65,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 	if err := onlyParams(r, "limit", "cursor"); err != nil {
 		fe = append(fe, toAPIError(err).details...)
 	}
-	limit := 100
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			fe.Add("limit", "must be an integer from 1 to 1000")
-		}
-		limit = n
-	}
+	limit := pageLimit(q, &fe)
 	after := ""
 	if c := q.Get("cursor"); c != "" {
 		b, err := base64.RawURLEncoding.DecodeString(c)
@@ -128,12 +130,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	pol, err := s.authz.Policy(r.Context())
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.apiUser(pol, u))
+	s.writeUser(w, r, http.StatusOK, u)
 }
 
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
@@ -163,12 +160,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	pol, err := s.authz.Policy(r.Context())
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, s.apiUser(pol, u))
+	s.writeUser(w, r, http.StatusCreated, u)
 }
 
 // updateUser renames a user or resets their password; a reset ends the
@@ -225,12 +217,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	pol, err := s.authz.Policy(r.Context())
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.apiUser(pol, u))
+	s.writeUser(w, r, http.StatusOK, u)
 }
 
 // mayTakeOver refuses an action on another user's account that would hand

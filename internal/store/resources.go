@@ -247,17 +247,11 @@ func (t *resourceTx) writeRefs(r *Resource) error {
 }
 
 func (t *resourceTx) Delete(key ResourceKey) error {
-	res, err := t.tx.ExecContext(t.ctx, t.d.q("DELETE FROM resources WHERE kind = ? AND project = ? AND name = ?"),
-		key.Kind, key.Project, key.Name)
-	if err != nil {
-		return t.d.wrap(err)
+	if err := t.d.one(t.tx.ExecContext(t.ctx, t.d.q("DELETE FROM resources WHERE kind = ? AND project = ? AND name = ?"),
+		key.Kind, key.Project, key.Name)); err != nil {
+		return err
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return t.d.wrap(err)
-	} else if n == 0 {
-		return ErrNotFound
-	}
-	_, err = t.tx.ExecContext(t.ctx, t.d.q("DELETE FROM resource_refs WHERE from_kind = ? AND from_project = ? AND from_name = ?"),
+	_, err := t.tx.ExecContext(t.ctx, t.d.q("DELETE FROM resource_refs WHERE from_kind = ? AND from_project = ? AND from_name = ?"),
 		key.Kind, key.Project, key.Name)
 	return t.d.wrap(err)
 }

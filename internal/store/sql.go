@@ -235,6 +235,22 @@ func (d *DB) wrap(err error) error {
 	return err
 }
 
+// one checks a statement that must touch exactly one row: none is
+// ErrNotFound.
+func (d *DB) one(res sql.Result, err error) error {
+	if err != nil {
+		return d.wrap(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return d.wrap(err)
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
 // migrate applies the embedded migrations not yet recorded, in order, in
 // one transaction, holding the lock that keeps other replicas out.
 func (d *DB) migrate(ctx context.Context) error {

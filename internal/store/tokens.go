@@ -175,16 +175,7 @@ func (t *resourceTx) PutToken(tok Token) error {
 }
 
 func (t *resourceTx) DeleteToken(project, name string) error {
-	res, err := t.tx.ExecContext(t.ctx, t.d.q("DELETE FROM mcp_tokens WHERE project = ? AND name = ?"), project, name)
-	if err != nil {
-		return t.d.wrap(err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return t.d.wrap(err)
-	} else if n == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return t.d.one(t.tx.ExecContext(t.ctx, t.d.q("DELETE FROM mcp_tokens WHERE project = ? AND name = ?"), project, name))
 }
 
 func (t *resourceTx) RevokeToken(project, name string, at time.Time) error {

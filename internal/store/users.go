@@ -83,17 +83,8 @@ func (d *DB) ListUsers(ctx context.Context, after string, limit int) ([]User, er
 
 // UpdateUser writes u's name, password hash and update time.
 func (d *DB) UpdateUser(ctx context.Context, u User) error {
-	res, err := d.db.ExecContext(ctx, d.q("UPDATE users SET name = ?, password_hash = ?, updated_at = ? WHERE id = ?"),
-		u.Name, u.PasswordHash, micros(u.UpdatedAt), u.ID)
-	if err != nil {
-		return d.wrap(err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return d.wrap(err)
-	} else if n == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return d.one(d.db.ExecContext(ctx, d.q("UPDATE users SET name = ?, password_hash = ?, updated_at = ? WHERE id = ?"),
+		u.Name, u.PasswordHash, micros(u.UpdatedAt), u.ID))
 }
 
 // RevokeUserSessions revokes every live session of a user but except.
@@ -116,14 +107,5 @@ func (t *resourceTx) DeleteUser(id string) error {
 	if _, err := t.tx.ExecContext(t.ctx, t.d.q("DELETE FROM sessions WHERE user_id = ?"), id); err != nil {
 		return t.d.wrap(err)
 	}
-	res, err := t.tx.ExecContext(t.ctx, t.d.q("DELETE FROM users WHERE id = ?"), id)
-	if err != nil {
-		return t.d.wrap(err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return t.d.wrap(err)
-	} else if n == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return t.d.one(t.tx.ExecContext(t.ctx, t.d.q("DELETE FROM users WHERE id = ?"), id))
 }
