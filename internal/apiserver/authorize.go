@@ -88,6 +88,9 @@ func (s *Server) authorized(rt route) http.HandlerFunc {
 			if p.nameParam != "" {
 				req.Name = r.PathValue(p.nameParam)
 			}
+			if v1.ScopedResource(p.resource) {
+				req.Project = r.PathValue("project")
+			}
 		}
 		switch {
 		case rt.perm.kind == permSelf:
@@ -125,7 +128,7 @@ func (s *Server) fence(rt route, r *http.Request, st *reqState) error {
 		return nil
 	}
 	return newError(http.StatusForbidden, v1.CodeForbidden, fmt.Sprintf(
-		"this McpToken belongs to project %s: it reaches only /api/v1/projects/%s/... and that project's MCP endpoint; use a login session for anything else",
+		"this McpToken belongs to project %s: it reaches only /api/v1/projects/%s/..., that project's MCP endpoint and /api/v1/mcptokens/introspect; use a login session for anything else",
 		tok.Project, tok.Project))
 }
 
@@ -181,7 +184,7 @@ func forbidden(st *reqState, req authz.Request) error {
 	if req.Verb == v1.RoleRun {
 		need = v1.RoleBinding{Role: v1.RoleRun, Action: req.Action}
 	} else {
-		need = v1.RoleBinding{Role: req.Verb, Resource: req.Resource, Name: req.Name}
+		need = v1.RoleBinding{Role: req.Verb, Resource: req.Resource, Name: req.Name, Project: req.Project}
 	}
 	who := st.subject
 	if st.principal != nil && st.principal.Token != nil {

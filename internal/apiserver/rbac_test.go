@@ -1051,7 +1051,10 @@ func TestCanI(t *testing.T) {
 		{"carol", "verb=edit&resource=servers", canIAnswer(false, carol, "denied: no role binding of "+carol+" grants edit servers")},
 		{"carol", "verb=get&resource=server&name=memory", canIAnswer(true, carol, "allowed by rbacdefinition/carol-memory (role:view,resource:servers,name:memory)")},
 		{"carol", "verb=list&resource=servers&name=other", canIAnswer(false, carol, "denied: no role binding of "+carol+" grants view servers/other")},
-		{"carol", "verb=view&resource=servers&as=" + url.QueryEscape(carol), canIAnswer(false, carol, "denied: no role binding of "+carol+" grants view servers")},
+		// A listing with only a named binding is allowed, as GET /servers
+		// is: it answers the objects she may view.
+		{"carol", "verb=view&resource=servers&as=" + url.QueryEscape(carol), canIAnswer(true, carol, "allowed for some objects only: a list shows those that named (or project) bindings allow")},
+		{"carol", "verb=view&resource=projects", canIAnswer(false, carol, "denied: no role binding of "+carol+" grants view projects")},
 		{"dave", "verb=edit&resource=servers", canIAnswer(true, dave, "allowed by rbacdefinition/ops-edit (role:edit,resource:servers)")},
 		{"dave", "verb=delete&resource=srv&name=memory", canIAnswer(true, dave, "allowed by rbacdefinition/ops-edit (role:edit,resource:servers)")},
 		{"dave", "verb=create&resource=projects", canIAnswer(false, dave, "denied: no role binding of "+dave+" grants create projects")},

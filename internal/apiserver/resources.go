@@ -93,7 +93,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			err := store.EachResource(tx.List, k.Kind, func(res store.Resource) error {
-				if !rights.Allows(authz.Request{Verb: v1.RoleView, Resource: k.Plural, Name: res.Name}) {
+				if !rights.Allows(authz.Request{Verb: v1.RoleView, Resource: k.Plural, Name: res.Name, Project: res.Project}) {
 					return nil // export holds what the caller may view
 				}
 				if res.Kind == "Group" && res.Name == v1.AdminGroup {
@@ -249,7 +249,7 @@ func (s *Server) listObjects(k v1.Kind) http.HandlerFunc {
 				f.After = res.ResourceKey
 				scanned++
 				if sel.Matches(res.Labels) && (inProject == nil || inProject[res.Name]) &&
-					(viewAll || rights.Allows(authz.Request{Verb: v1.RoleView, Resource: k.Plural, Name: res.Name})) {
+					(viewAll || rights.Allows(authz.Request{Verb: v1.RoleView, Resource: k.Plural, Name: res.Name, Project: res.Project})) {
 					o, err := s.toObject(res, reveal)
 					if err != nil {
 						s.writeError(w, r, err)

@@ -132,10 +132,13 @@ func (s *Server) mintToken(rights *authz.Rights, creator, project, name string, 
 // stageToken decides what an apply does with an McpToken: create it when
 // the project has no active token of that name, skip it otherwise (a
 // token's rights are fixed at creation; apply never changes them).
-func (s *Server) stageToken(ctx context.Context, tx store.ResourceTx, st *staged, batch map[store.ResourceKey]*staged) error {
+func (s *Server) stageToken(ctx context.Context, tx store.ResourceTx, st *staged, batch map[store.ResourceKey]*staged, onConflict string) error {
 	o := st.obj
 	project, name := o.Metadata.Project, o.Metadata.Name
 	st.result = v1.ApplyResult{Kind: o.Kind, Name: name, Project: project}
+	if len(o.Metadata.Labels) > 0 {
+		return validationError(v1.FieldError{Field: joinField(st.path, "metadata.labels"), Message: "an McpToken has no labels; remove them"})
+	}
 	if _, inBatch := batch[store.ResourceKey{Kind: "Project", Name: project}]; !inBatch {
 		if _, err := tx.Get(store.ResourceKey{Kind: "Project", Name: project}); errors.Is(err, store.ErrNotFound) {
 			return validationError(v1.FieldError{Field: joinField(st.path, "metadata.project"),
@@ -144,13 +147,19 @@ func (s *Server) stageToken(ctx context.Context, tx store.ResourceTx, st *staged
 			return err
 		}
 	}
+	// A token of this name, in any state, is left as it is: its rights are
+	// fixed at creation, and re-creating a revoked or expired one from a
+	// copy of `get -o yaml` would bring it back.
 	cur, err := tx.GetToken(project, name)
 	switch {
-	case err == nil && tokenState(cur, s.now()) == v1.TokenActive:
+	case err == nil && onConflict == v1.OnConflictFail:
+		return newError(http.StatusConflict, v1.CodeConflict, v1.IDOf("McpToken", project, name)+" already exists and --on-conflict is fail; nothing was written")
+	case err == nil:
 		st.result.Action = v1.ActionSkipped
-		st.result.Warnings = []string{"an active token of this name exists; its rights are fixed at creation, so apply leaves it as it is (delete it or `mcpctl create mcptoken --force` to replace it)"}
+		st.result.Warnings = []string{fmt.Sprintf("a token of this name exists (%s); apply never changes a token: delete it, or `mcpctl create mcptoken %s -p %s --force`, to replace it",
+			tokenState(cur, s.now()), name, project)}
 		return nil
-	case err != nil && !errors.Is(err, store.ErrNotFound):
+	case !errors.Is(err, store.ErrNotFound):
 		return err
 	}
 	rights, err := s.rightsIn(ctx)
@@ -163,7 +172,15 @@ func (s *Server) stageToken(ctx context.Context, tx store.ResourceTx, st *staged
 	}
 	raw, t, err := s.mintToken(rights, creator, project, name, *o.Spec.(*v1.McpTokenSpec))
 	if err != nil {
-		return err
+		ae := toAPIError(err)
+		if ae.status == http.StatusBadRequest {
+			fe := make(v1.FieldErrors, len(ae.details))
+			for i, d := range ae.details {
+				fe[i] = v1.FieldError{Field: joinField(st.path, d.Field), Message: d.Message}
+			}
+			return validationError(fe...)
+		}
+		return newError(ae.status, ae.code, o.ID()+": "+ae.msg)
 	}
 	st.token = &t
 	st.result.Action, st.result.Token = v1.ActionCreated, raw
@@ -197,7 +214,12 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Spec.Default()
-	if err := s.allow(r.Context(), authz.Request{Verb: v1.RoleCreate, Resource: "mcptokens", Name: req.Name}); err != nil {
+	if state(r).principal.Token != nil {
+		// A token's child would outlive the token's revocation and expiry.
+		s.writeError(w, r, newError(http.StatusForbidden, v1.CodeForbidden, "an McpToken cannot create McpTokens; log in as a user to create one"))
+		return
+	}
+	if err := s.allow(r.Context(), authz.Request{Verb: v1.RoleCreate, Resource: "mcptokens", Name: req.Name, Project: project}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -225,8 +247,12 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 			return err
 		case tokenState(cur, s.now()) == v1.TokenActive && !req.Force:
 			return newError(http.StatusConflict, v1.CodeConflict, fmt.Sprintf(
-				"%s is active; revoke or delete it first, or create with --force to revoke it and create a new one", v1.IDOf("McpToken", project, req.Name)))
+				"%s is active; revoke or delete it first, or create with --force to replace it (the old token stops working)", v1.IDOf("McpToken", project, req.Name)))
 		default:
+			// Replacing a token deletes its record: that needs delete.
+			if err := s.allow(r.Context(), authz.Request{Verb: v1.RoleDelete, Resource: "mcptokens", Name: req.Name, Project: project}); err != nil {
+				return err
+			}
 			replaced = cur.Hash
 		}
 		return tx.PutToken(t)
@@ -294,7 +320,7 @@ scan:
 		for i, t := range page {
 			f.After = store.ResourceKey{Project: t.Project, Name: t.Name}
 			scanned++
-			if rights.Allows(authz.Request{Verb: v1.RoleView, Resource: "mcptokens", Name: t.Name}) {
+			if rights.Allows(authz.Request{Verb: v1.RoleView, Resource: "mcptokens", Name: t.Name, Project: t.Project}) {
 				out.Items = append(out.Items, toMcpToken(t, now))
 			}
 			more := i < len(page)-1 || len(page) == f.Limit

@@ -152,7 +152,14 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 	now := s.now().UTC()
 	u := store.User{ID: auth.NewID(), Email: req.Email, Name: req.Name, PasswordHash: auth.HashPassword(req.Password),
 		CreatedAt: now, UpdatedAt: now}
-	err = s.store.UpdateResources(r.Context(), func(tx store.ResourceTx) error { return tx.CreateUser(u) })
+	err = s.store.UpdateResources(r.Context(), func(tx store.ResourceTx) error {
+		// Groups and definitions may already name the email: whoever
+		// picks its password gets what they grant.
+		if err := s.mayTakeOver(r, req.Email, "create the user"); err != nil {
+			return err
+		}
+		return tx.CreateUser(u)
+	})
 	if errors.Is(err, store.ErrConflict) {
 		err = newError(http.StatusConflict, v1.CodeConflict, "user "+strconvQuote(req.Email)+" already exists")
 	}
@@ -189,25 +196,33 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	u, err := s.store.UserByEmail(r.Context(), email)
-	if errors.Is(err, store.ErrNotFound) {
-		err = userNotFound(email)
-	}
-	if err == nil && req.Password != nil {
-		err = s.mayTakeOver(r, email, "reset the password of")
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if req.Name != nil {
-		u.Name = *req.Name
-	}
+	hash := ""
 	if req.Password != nil {
-		u.PasswordHash = auth.HashPassword(*req.Password)
+		hash = auth.HashPassword(*req.Password) // slow: before the lock
 	}
-	u.UpdatedAt = s.now().UTC()
-	if err := s.store.UpdateUser(r.Context(), u); err != nil {
+	var u store.User
+	err = s.store.UpdateResources(r.Context(), func(tx store.ResourceTx) error {
+		var err error
+		u, err = tx.GetUser(email)
+		if errors.Is(err, store.ErrNotFound) {
+			return userNotFound(email)
+		}
+		if err != nil {
+			return err
+		}
+		if req.Password != nil {
+			if err := s.mayTakeOver(r, email, "reset the password of"); err != nil {
+				return err
+			}
+			u.PasswordHash = hash
+		}
+		if req.Name != nil {
+			u.Name = *req.Name
+		}
+		u.UpdatedAt = s.now().UTC()
+		return tx.UpdateUser(u)
+	})
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -220,16 +235,18 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 	s.writeUser(w, r, http.StatusOK, u)
 }
 
-// mayTakeOver refuses an action on another user's account that would hand
-// the caller that user's rights (a password reset) or take an admin away
-// (a delete), unless the caller holds every right the user holds: only
-// admins act so on admins.
+// mayTakeOver refuses an action on an account that would hand the caller
+// that account's rights (creating it, resetting its password) unless the
+// caller holds every right it holds: only admins act so on admins. It is
+// called inside the write's transaction and reads the groups and
+// definitions afresh (not the cached snapshot), so a grant made a moment
+// ago on another replica is counted.
 func (s *Server) mayTakeOver(r *http.Request, email, what string) error {
 	rights, err := s.rightsIn(r.Context())
 	if err != nil {
 		return err
 	}
-	pol, err := s.authz.Policy(r.Context())
+	pol, err := authz.Load(r.Context(), s.store)
 	if err != nil {
 		return err
 	}
@@ -266,14 +283,9 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = onlyParams(r)
 	}
+	var rights *authz.Rights
 	if err == nil {
-		if pol, perr := s.authz.Policy(r.Context()); perr != nil {
-			err = perr
-		} else if rights, rerr := s.rightsIn(r.Context()); rerr != nil {
-			err = rerr
-		} else if pol.IsAdmin(email) && !rights.All {
-			err = newError(http.StatusForbidden, v1.CodeForbidden, "only an admin can delete "+email+", a member of the admin group")
-		}
+		rights, err = s.rightsIn(r.Context())
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -291,6 +303,13 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		deleted = u.ID
+		pol, err := authz.Load(r.Context(), s.store) // afresh, under the lock
+		if err != nil {
+			return err
+		}
+		if pol.IsAdmin(email) && !rights.All {
+			return newError(http.StatusForbidden, v1.CodeForbidden, "only an admin can delete "+email+", a member of the admin group")
+		}
 		err = store.EachResource(tx.List, "Group", func(res store.Resource) error {
 			var g v1.GroupSpec
 			if err := json.Unmarshal(res.Spec, &g); err != nil {
@@ -375,7 +394,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	u.PasswordHash = auth.HashPassword(req.NewPassword)
 	u.UpdatedAt = s.now().UTC()
-	if err := s.store.UpdateUser(r.Context(), u); err != nil {
+	if err := s.store.UpdateResources(r.Context(), func(tx store.ResourceTx) error { return tx.UpdateUser(u) }); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -402,10 +421,10 @@ var verbAliases = map[string]string{
 func (s *Server) canI(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var fe v1.FieldErrors
-	if err := onlyParams(r, "verb", "resource", "name", "action", "as"); err != nil {
+	if err := onlyParams(r, "verb", "resource", "name", "project", "action", "as"); err != nil {
 		fe = append(fe, toAPIError(err).details...)
 	}
-	req := authz.Request{Verb: verbAliases[strings.ToLower(q.Get("verb"))], Name: q.Get("name"), Action: q.Get("action")}
+	req := authz.Request{Verb: verbAliases[strings.ToLower(q.Get("verb"))], Name: q.Get("name"), Project: q.Get("project"), Action: q.Get("action")}
 	switch {
 	case q.Get("verb") == "":
 		fe.Add("verb", "is required: view, create, edit, delete or run")
@@ -419,7 +438,7 @@ func (s *Server) canI(w http.ResponseWriter, r *http.Request) {
 			fe.Add("action", "%s", e.Message)
 		}
 	default:
-		b := v1.RoleBinding{Role: req.Verb, Resource: q.Get("resource"), Name: req.Name}
+		b := v1.RoleBinding{Role: req.Verb, Resource: q.Get("resource"), Name: req.Name, Project: req.Project}
 		b.Normalize()
 		if b.Resource == "*" {
 			fe.Add("resource", "name one resource, not *")
@@ -455,13 +474,16 @@ func (s *Server) canI(w http.ResponseWriter, r *http.Request) {
 		subject = as
 	}
 	out := v1.CanIResponse{Subject: subject}
-	if g, ok := rights.Which(req); ok {
-		out.Allowed = true
-		out.Reason = fmt.Sprintf("allowed by %s (%s)", g.From, g.RoleBinding)
-		if rights.All {
-			out.Reason = "allowed: a member of the admin group holds every right"
-		}
-	} else {
+	g, ok := rights.Which(req)
+	switch {
+	case ok && rights.All:
+		out.Allowed, out.Reason = true, "allowed: a member of the admin group holds every right"
+	case ok:
+		out.Allowed, out.Reason = true, fmt.Sprintf("allowed by %s (%s)", g.From, g.RoleBinding)
+	case req.Verb == v1.RoleView && req.Name == "" && rights.ViewsAny(req.Resource):
+		// What the list endpoint does: answer the objects that may be viewed.
+		out.Allowed, out.Reason = true, "allowed for some objects only: a list shows those that named (or project) bindings allow"
+	default:
 		out.Reason = fmt.Sprintf("denied: no role binding of %s grants %s", subject, req)
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -132,6 +132,34 @@ func (s *Server) writeObjects(ctx context.Context, ops []writeOp, onConflict str
 	if err := fe.Err(); err != nil {
 		return nil, err
 	}
+	rights, err := s.rightsIn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Before anything is read: a caller with no right at all on an object
+	// learns nothing of it (that it exists, its version).
+	for _, op := range ops {
+		if op.patch != nil || op.mode == modeUpdate {
+			continue // the route checked edit on the path's object
+		}
+		o := op.obj
+		req := authz.Request{Resource: pluralOf(o.Kind), Name: o.Metadata.Name, Project: o.Metadata.Project}
+		verbs := []string{v1.RoleCreate}
+		if op.mode == modeApply {
+			verbs = append(verbs, v1.RoleEdit, v1.RoleView)
+		}
+		allowed := false
+		for _, v := range verbs {
+			req.Verb = v
+			allowed = allowed || rights.Allows(req)
+		}
+		if !allowed {
+			req.Verb = verbs[0]
+			return nil, newError(http.StatusForbidden, v1.CodeForbidden, fmt.Sprintf(
+				"%s: you may not %s: no role binding grants it; an admin can grant %s", joinField(op.path, o.ID()), req,
+				v1.RoleBinding{Role: req.Verb, Resource: req.Resource, Name: req.Name, Project: req.Project}))
+		}
+	}
 	// Apply order: every kind after the kinds it references.
 	order := make([]*staged, len(ops))
 	for i, op := range ops {
@@ -140,14 +168,6 @@ func (s *Server) writeObjects(ctx context.Context, ops []writeOp, onConflict str
 	sort.SliceStable(order, func(a, b int) bool {
 		return v1.KindOrder(order[a].kind()) < v1.KindOrder(order[b].kind())
 	})
-	rights, err := s.rightsIn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pol, err := s.authz.Policy(ctx)
-	if err != nil {
-		return nil, err
-	}
 	results := make([]v1.ApplyResult, len(ops))
 	err = s.store.UpdateResources(ctx, func(tx store.ResourceTx) error {
 		for _, st := range order {
@@ -166,7 +186,7 @@ func (s *Server) writeObjects(ctx context.Context, ops []writeOp, onConflict str
 		batch := map[store.ResourceKey]*staged{}
 		for _, st := range order {
 			if st.kind() == "McpToken" {
-				if err := s.stageToken(ctx, tx, st, batch); err != nil {
+				if err := s.stageToken(ctx, tx, st, batch, onConflict); err != nil {
 					return err
 				}
 				continue
@@ -178,7 +198,16 @@ func (s *Server) writeObjects(ctx context.Context, ops []writeOp, onConflict str
 				batch[objectKey(st.obj)] = st
 			}
 		}
+		// A group's rights are read afresh, under the lock, when a
+		// non-admin writes a group: new members get what they grant.
+		var pol *authz.Policy
 		for _, st := range order {
+			if st.kind() == "Group" && !rights.All && pol == nil {
+				var err error
+				if pol, err = authz.Load(ctx, s.store); err != nil {
+					return err
+				}
+			}
 			if err := s.authorizeWrite(tx, st, rights, pol); err != nil {
 				return err
 			}
@@ -268,7 +297,12 @@ func (s *Server) authorizeWrite(tx store.ResourceTx, st *staged, rights *authz.R
 		verb = v1.RoleEdit
 	}
 	o := st.obj
-	req := authz.Request{Verb: verb, Resource: pluralOf(o.Kind), Name: o.Metadata.Name}
+	if spec, ok := o.Spec.(*v1.SecretSpec); ok && verb == v1.RoleView && st.result.Action == v1.ActionUnchanged && spec.HasValues() {
+		// "unchanged" would confirm a guessed value: writing values
+		// needs edit whatever the outcome.
+		verb = v1.RoleEdit
+	}
+	req := authz.Request{Verb: verb, Resource: pluralOf(o.Kind), Name: o.Metadata.Name, Project: o.Metadata.Project}
 	if !rights.Allows(req) {
 		return newError(http.StatusForbidden, v1.CodeForbidden, fmt.Sprintf(
 			"%s: you may not %s: no role binding grants it; an admin can grant role:%s,resource:%s", joinField(st.path, o.ID()), req, verb, req.Resource))
@@ -294,6 +328,9 @@ func (s *Server) authorizeWrite(tx store.ResourceTx, st *staged, rights *authz.R
 		}
 		// A new member receives the group's rights: adding one is a grant,
 		// held to the same ceiling as writing a definition.
+		if rights.All {
+			return nil
+		}
 		var old v1.GroupSpec
 		if st.cur != nil {
 			if err := json.Unmarshal(st.cur.Spec, &old); err != nil {
@@ -622,27 +659,33 @@ func (s *Server) deleteCascade(ctx context.Context, key store.ResourceKey, casca
 				return err
 			}
 		}
+		// A project's tokens go with it; only active ones make the
+		// delete need --cascade (revoked and expired ones are records).
 		var tokens []store.Token
+		var active []string
 		if key.Kind == "Project" {
 			if tokens, err = tx.Tokens(key.Name); err != nil {
 				return err
 			}
+			for _, t := range tokens {
+				if tokenState(t, s.now()) == v1.TokenActive {
+					active = append(active, v1.IDOf("McpToken", t.Project, t.Name))
+				}
+			}
 		}
-		if (len(referrers) > 0 || len(tokens) > 0) && !cascade {
-			ids := make([]string, 0, len(referrers)+len(tokens))
+		if (len(referrers) > 0 || len(active) > 0) && !cascade {
+			ids := make([]string, 0, len(referrers)+len(active))
 			for _, rk := range referrers {
 				ids = append(ids, v1.IDOf(rk.Kind, rk.Project, rk.Name))
 			}
-			for _, t := range tokens {
-				ids = append(ids, v1.IDOf("McpToken", t.Project, t.Name))
-			}
+			ids = append(ids, active...)
 			return newError(http.StatusConflict, v1.CodeConflict, fmt.Sprintf(
 				"%s is still used by %s; remove it from them first, or delete with --cascade (%s)",
 				v1.IDOf(key.Kind, key.Project, key.Name), strings.Join(ids, ", "), cascadeEffect(key.Kind)))
 		}
 		now := s.now().UTC()
 		for _, t := range tokens {
-			if !rights.Allows(authz.Request{Verb: v1.RoleDelete, Resource: "mcptokens", Name: t.Name}) {
+			if !rights.Allows(authz.Request{Verb: v1.RoleDelete, Resource: "mcptokens", Name: t.Name, Project: t.Project}) {
 				return cascadeForbidden(key, "delete", "mcptokens", t.Name)
 			}
 			if !dry {
@@ -663,7 +706,7 @@ func (s *Server) deleteCascade(ctx context.Context, key store.ResourceKey, casca
 			if key.Kind == "Project" {
 				verb = v1.RoleDelete
 			}
-			if !rights.Allows(authz.Request{Verb: verb, Resource: pluralOf(rk.Kind), Name: rk.Name}) {
+			if !rights.Allows(authz.Request{Verb: verb, Resource: pluralOf(rk.Kind), Name: rk.Name, Project: rk.Project}) {
 				return cascadeForbidden(key, verb, pluralOf(rk.Kind), rk.Name)
 			}
 			if key.Kind == "Project" {

@@ -26,7 +26,7 @@ var (
 // ErrTokenInvalid or ErrTokenExpired), with the way out for a token.
 var (
 	errMcpTokenInvalid = &tokenError{ErrTokenInvalid, "the McpToken is not valid: it is unknown, malformed, was revoked or deleted; create a new one with `mcpctl create mcptoken NAME -p PROJECT`"}
-	errMcpTokenExpired = &tokenError{ErrTokenExpired, "the McpToken has expired; create a new one with `mcpctl create mcptoken NAME -p PROJECT --force`"}
+	errMcpTokenExpired = &tokenError{ErrTokenExpired, "the McpToken has expired; create a new one with `mcpctl create mcptoken NAME -p PROJECT`"}
 )
 
 type tokenError struct {

@@ -143,7 +143,9 @@ func allRequests() []authz.Request {
 	for _, verb := range []string{v1.RoleView, v1.RoleCreate, v1.RoleEdit, v1.RoleDelete} {
 		for _, res := range v1.RbacResources() {
 			for _, n := range requestNames {
-				out = append(out, authz.Request{Verb: verb, Resource: res, Name: objectName(res, n)})
+				for _, p := range projectsOf(res, requestProjects) {
+					out = append(out, authz.Request{Verb: verb, Resource: res, Name: objectName(res, n), Project: p})
+				}
 			}
 		}
 	}
@@ -493,10 +495,21 @@ func TestCeilingError(t *testing.T) {
 // ---------------------------------------------------------------------------
 // 2. Properties.
 
+// projectsOf is the projects an object of res may have: only
+// project-scoped resources have one.
+func projectsOf(res string, projects []string) []string {
+	if v1.ScopedResource(res) {
+		return projects
+	}
+	return []string{""}
+}
+
 var (
-	bindingNames = []string{"", "a", "b"}
-	requestNames = []string{"", "a", "b", "c"}
-	requestVerbs = []string{v1.RoleView, v1.RoleCreate, v1.RoleEdit, v1.RoleDelete, v1.RoleRun}
+	bindingNames    = []string{"", "a", "b"}
+	requestNames    = []string{"", "a", "b", "c"}
+	bindingProjects = []string{"", "p1"}
+	requestProjects = []string{"p1", "p2"}
+	requestVerbs    = []string{v1.RoleView, v1.RoleCreate, v1.RoleEdit, v1.RoleDelete, v1.RoleRun}
 )
 
 // genBinding draws a valid binding.
@@ -511,7 +524,9 @@ func genBinding() *rapid.Generator[v1.RoleBinding] {
 		if res != "*" {
 			name = objectName(res, rapid.SampledFrom(bindingNames).Draw(t, "name"))
 		}
-		return rb(role, res, name)
+		b := rb(role, res, name)
+		b.Project = rapid.SampledFrom(projectsOf(res, bindingProjects)).Draw(t, "project")
+		return b
 	})
 }
 
@@ -522,7 +537,8 @@ func genRequest() *rapid.Generator[authz.Request] {
 			return run(rapid.SampledFrom(v1.Actions).Draw(t, "action"))
 		}
 		res := rapid.SampledFrom(v1.RbacResources()).Draw(t, "resource")
-		return authz.Request{Verb: verb, Resource: res, Name: objectName(res, rapid.SampledFrom(requestNames).Draw(t, "name"))}
+		return authz.Request{Verb: verb, Resource: res, Name: objectName(res, rapid.SampledFrom(requestNames).Draw(t, "name")),
+			Project: rapid.SampledFrom(projectsOf(res, requestProjects)).Draw(t, "project")}
 	})
 }
 
@@ -619,7 +635,11 @@ func TestPropertyUnion(t *testing.T) {
 			}
 			someName := false
 			for _, n := range requestNames {
-				someName = someName || all.Allows(view(res, objectName(res, n)))
+				for _, p := range projectsOf(res, append([]string{""}, requestProjects...)) {
+					req := view(res, objectName(res, n))
+					req.Project = p
+					someName = someName || all.Allows(req)
+				}
 			}
 			if all.ViewsAny(res) != someName {
 				t.Fatalf("ViewsAny(%s) = %v but some view %s/<name> allowed = %v", res, !someName, res, someName)

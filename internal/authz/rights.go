@@ -20,6 +20,8 @@ type Request struct {
 	// Name is the object; "" asks about the resource as a whole (a
 	// listing, which then shows only the objects the caller may view).
 	Name string
+	// Project is the object's project, for project-scoped resources.
+	Project string
 	// Action is what run is asked for.
 	Action string
 }
@@ -29,10 +31,14 @@ func (r Request) String() string {
 	if r.Verb == v1.RoleRun {
 		return "run " + r.Action
 	}
-	if r.Name == "" {
+	obj := r.Name
+	if r.Project != "" {
+		obj = r.Project + "/" + r.Name
+	}
+	if obj == "" {
 		return r.Verb + " " + r.Resource
 	}
-	return r.Verb + " " + r.Resource + "/" + r.Name
+	return r.Verb + " " + r.Resource + "/" + obj
 }
 
 // roleHas reports whether role includes verb: edit includes view, create
@@ -45,13 +51,14 @@ func roleHas(role, verb string) bool {
 }
 
 // Grants reports whether b allows req. A named binding allows only
-// requests for that object.
+// requests for that object, a binding with a project only requests for
+// that project's objects.
 func Grants(b v1.RoleBinding, req Request) bool {
 	if req.Verb == v1.RoleRun || b.Role == v1.RoleRun {
 		return req.Verb == v1.RoleRun && b.Role == v1.RoleRun && (b.Action == "*" || b.Action == req.Action)
 	}
 	return roleHas(b.Role, req.Verb) && (b.Resource == "*" || b.Resource == req.Resource) &&
-		(b.Name == "" || b.Name == req.Name)
+		(b.Name == "" || b.Name == req.Name) && (b.Project == "" || b.Project == req.Project)
 }
 
 // Covers reports whether everything b grants, h grants too.
@@ -63,6 +70,9 @@ func Covers(h, b v1.RoleBinding) bool {
 		return false
 	}
 	if h.Name != "" && h.Name != b.Name {
+		return false
+	}
+	if h.Project != "" && h.Project != b.Project {
 		return false
 	}
 	switch b.Role {
@@ -132,7 +142,7 @@ func (r *Rights) ViewsAll(resource string) bool {
 		return true
 	}
 	for _, g := range r.Grants {
-		if g.Role != v1.RoleRun && g.Name == "" && roleHas(g.Role, v1.RoleView) && (g.Resource == "*" || g.Resource == resource) {
+		if g.Role != v1.RoleRun && g.Name == "" && g.Project == "" && roleHas(g.Role, v1.RoleView) && (g.Resource == "*" || g.Resource == resource) {
 			return true
 		}
 	}

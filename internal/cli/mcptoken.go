@@ -124,6 +124,7 @@ func describeToken(w io.Writer, t *v1.McpToken, now time.Time) error {
 		bindings[i] = b.String()
 	}
 	section(w, "Bindings", bindings)
+	fmt.Fprintf(w, "Also holds:   what RbacDefinitions naming McpToken:%s grant (mcpctl auth can-i ... --as McpToken:%s)\n", t.Status.SHA256[:12]+"…", t.Status.SHA256)
 	fmt.Fprintf(w, "Reaches only: /api/v1/projects/%s/... and the MCP endpoint of project %s\n", t.Metadata.Project, t.Metadata.Project)
 	return nil
 }
@@ -224,7 +225,10 @@ hold yourself. The token is printed once; mcpd keeps only its SHA-256.
 
   mcpctl create mcptoken ci -p demo --rbac clone --ttl 30d
   mcpctl create mcptoken agent -p demo --bind role:view,resource:prompts --ttl never
-  mcpctl create mcptoken ci -p demo --rbac clone --force   # revoke the old ci token, make a new one`,
+  mcpctl create mcptoken ci -p demo --rbac clone --force   # replace the ci token: the old one stops working
+
+--force (and creating over a revoked or expired token of the same name)
+replaces the old token's record, which needs delete on it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if project == "" {
@@ -271,7 +275,7 @@ hold yourself. The token is printed once; mcpd keeps only its SHA-256.
 	cmd.Flags().StringArrayVar(&binds, "bind", nil, "a binding such as role:view,resource:servers or action:logs (repeatable)")
 	cmd.Flags().StringVar(&ttl, "ttl", v1.DefaultTokenTTL, "lifetime: 30d, 12h, never, or an RFC 3339 expiry time")
 	cmd.Flags().StringVar(&description, "description", "", "what the token is for")
-	cmd.Flags().BoolVar(&force, "force", false, "revoke an active token of this name and create a new one")
+	cmd.Flags().BoolVar(&force, "force", false, "replace an active token of this name (the old one stops working)")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "print the answer (with the token) as json or yaml")
 	return cmd
 }

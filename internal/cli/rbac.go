@@ -83,12 +83,13 @@ func newCmdCreateGroup(f *Factory) *cobra.Command {
 // NewCmdAuth builds `mcpctl auth` (can-i).
 func NewCmdAuth(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{Use: "auth", Short: "Inspect authorization"}
-	var as string
+	var as, project string
 	canI := &cobra.Command{
 		Use:   "can-i VERB KIND [NAME] [--as SUBJECT] | can-i run ACTION [--as SUBJECT]",
 		Short: "Ask whether you (or another subject) may do something",
 		Long: `Ask mcpd whether an action is allowed. Prints yes or no with the reason, and
-exits 0 for yes, 1 for no.
+exits 0 for yes, 1 for no (or an error, printed on stderr, as kubectl does),
+2 for a usage error. --project asks about a prompt or McpToken of one project.
 
 VERB is view (get, list), create, edit (update, patch), delete, or run with
 an action (` + strings.Join(v1.Actions, ", ") + `).
@@ -124,6 +125,7 @@ McpToken:<sha256>); that needs view on rbacdefinitions.
 					q.Name = args[2]
 				}
 			}
+			q.Project = project
 			if as != "" {
 				if _, _, err := v1.ParseSubject(as); err != nil {
 					return &UsageError{Msg: "--as: " + err.Error()}
@@ -150,6 +152,7 @@ McpToken:<sha256>); that needs view on rbacdefinitions.
 		},
 	}
 	canI.Flags().StringVar(&as, "as", "", "ask about this subject instead of yourself")
+	canI.Flags().StringVarP(&project, "project", "p", "", "the project of a prompt or McpToken")
 	cmd.AddCommand(canI)
 	return cmd
 }

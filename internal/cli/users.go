@@ -251,8 +251,9 @@ func NewCmdPasswd(f *Factory) *cobra.Command {
 		Use:   "passwd [EMAIL] [--password-stdin]",
 		Short: "Change your password, or (admins) reset another user's",
 		Long: `Without EMAIL, change your own password: the current one is asked first, and
-your other sessions end. With EMAIL, reset that user's password (needs edit
-on users); all their sessions end.
+your other sessions end. With EMAIL, reset that user's password: it needs edit
+on users and every right the user holds (only admins reset an admin's), since
+the new password lets you act as them; all their sessions end.
 
 With --password-stdin the first line of standard input is the current
 password (own change only) and the next line the new one.`,

@@ -65,6 +65,8 @@ type ResourceTx interface {
 	GetUser(email string) (User, error)
 	// CreateUser inserts u; a taken email is ErrConflict.
 	CreateUser(u User) error
+	// UpdateUser writes a user's name, password hash and update time.
+	UpdateUser(u User) error
 	// DeleteUser removes a user and their sessions.
 	DeleteUser(id string) error
 

@@ -76,8 +76,6 @@ type Store interface {
 	// ListUsers reads one page of users in email order, after the email
 	// after; limit 0 means 100.
 	ListUsers(ctx context.Context, after string, limit int) ([]User, error)
-	// UpdateUser writes a user's name, password hash and update time.
-	UpdateUser(ctx context.Context, u User) error
 	// RevokeUserSessions revokes every live session of the user except the
 	// one whose hash is except.
 	RevokeUserSessions(ctx context.Context, userID, except string, at time.Time) error

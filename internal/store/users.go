@@ -81,12 +81,6 @@ func (d *DB) ListUsers(ctx context.Context, after string, limit int) ([]User, er
 	return out, d.wrap(rows.Err())
 }
 
-// UpdateUser writes u's name, password hash and update time.
-func (d *DB) UpdateUser(ctx context.Context, u User) error {
-	return d.one(d.db.ExecContext(ctx, d.q("UPDATE users SET name = ?, password_hash = ?, updated_at = ? WHERE id = ?"),
-		u.Name, u.PasswordHash, micros(u.UpdatedAt), u.ID))
-}
-
 // RevokeUserSessions revokes every live session of a user but except.
 func (d *DB) RevokeUserSessions(ctx context.Context, userID, except string, at time.Time) error {
 	_, err := d.db.ExecContext(ctx, d.q("UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND token_hash <> ? AND revoked_at = 0"),
@@ -108,4 +102,9 @@ func (t *resourceTx) DeleteUser(id string) error {
 		return t.d.wrap(err)
 	}
 	return t.d.one(t.tx.ExecContext(t.ctx, t.d.q("DELETE FROM users WHERE id = ?"), id))
+}
+
+func (t *resourceTx) UpdateUser(u User) error {
+	return t.d.one(t.tx.ExecContext(t.ctx, t.d.q("UPDATE users SET name = ?, password_hash = ?, updated_at = ? WHERE id = ?"),
+		u.Name, u.PasswordHash, micros(u.UpdatedAt), u.ID))
 }

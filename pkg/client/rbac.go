@@ -57,7 +57,7 @@ func (c *Client) ChangePassword(ctx context.Context, current, next string) error
 
 // CanIQuery asks whether a subject may do one thing.
 type CanIQuery struct {
-	Verb, Resource, Name, Action string
+	Verb, Resource, Name, Project, Action string
 	// As asks about another subject (User:, Group:, McpToken:).
 	As string
 }
@@ -65,7 +65,7 @@ type CanIQuery struct {
 // CanI answers a CanIQuery.
 func (c *Client) CanI(ctx context.Context, q CanIQuery) (*v1.CanIResponse, error) {
 	v := url.Values{"verb": {q.Verb}}
-	for k, val := range map[string]string{"resource": q.Resource, "name": q.Name, "action": q.Action, "as": q.As} {
+	for k, val := range map[string]string{"resource": q.Resource, "name": q.Name, "project": q.Project, "action": q.Action, "as": q.As} {
 		if val != "" {
 			v.Set(k, val)
 		}

@@ -154,13 +154,13 @@ func testUserAdmin(t *testing.T, s store.Store) {
 	}
 	u := page[0]
 	u.Name, u.PasswordHash, u.UpdatedAt = "Renamed", "$argon2id$new", t0.Add(time.Hour)
-	if err := s.UpdateUser(ctx, u); err != nil {
+	if err := inTx(t, s, func(tx store.ResourceTx) error { return tx.UpdateUser(u) }); err != nil {
 		t.Fatalf("UpdateUser: %v", err)
 	}
 	if got, _ := s.UserByEmail(ctx, u.Email); got.Name != "Renamed" || got.PasswordHash != "$argon2id$new" || !got.UpdatedAt.Equal(u.UpdatedAt) {
 		t.Errorf("after UpdateUser: %+v", got)
 	}
-	if err := s.UpdateUser(ctx, store.User{ID: "ghost"}); !errors.Is(err, store.ErrNotFound) {
+	if err := inTx(t, s, func(tx store.ResourceTx) error { return tx.UpdateUser(store.User{ID: "ghost"}) }); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("UpdateUser of a missing user: %v, want ErrNotFound", err)
 	}
 	for _, h := range []string{"s-keep", "s-a", "s-b"} {

@@ -51,7 +51,10 @@ func (s *McpTokenSpec) Default() {
 // Validate checks the ttl form, the rbac mode and each binding.
 func (s *McpTokenSpec) Validate(fe *FieldErrors) {
 	if s.TTL != "" {
-		if _, err := ParseTTL(s.TTL, time.Now()); err != nil {
+		// The form only: whether an expiry time is still ahead is checked
+		// when a token is made (a listed expired token applies and is
+		// skipped).
+		if _, err := ParseTTL(s.TTL, time.Time{}); err != nil {
 			fe.Add("spec.ttl", "%v", err)
 		}
 	}
@@ -156,7 +159,8 @@ type McpTokenList struct {
 type CreateMcpTokenRequest struct {
 	Name string       `json:"name"`
 	Spec McpTokenSpec `json:"spec"`
-	// Force revokes an active token of the same name and creates a new one.
+	// Force replaces an active token of the same name (it stops working);
+	// it needs delete on that token.
 	Force bool `json:"force,omitempty"`
 }
 

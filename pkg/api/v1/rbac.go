@@ -47,13 +47,24 @@ func RbacResources() []string {
 	return out
 }
 
-// RoleBinding grants a role on a resource (optionally one object by name),
-// or the run role on one action.
+// RoleBinding grants a role on a resource (optionally one object by name,
+// and for a project-scoped resource the objects of one project), or the
+// run role on one action.
 type RoleBinding struct {
 	Role     string `json:"role"`
 	Resource string `json:"resource,omitempty"`
 	Name     string `json:"name,omitempty"`
-	Action   string `json:"action,omitempty"`
+	// Project limits a binding on a project-scoped resource (prompts,
+	// mcptokens) to that project's objects.
+	Project string `json:"project,omitempty"`
+	Action  string `json:"action,omitempty"`
+}
+
+// ScopedResource reports whether a binding resource's objects belong to
+// projects.
+func ScopedResource(resource string) bool {
+	k, ok := LookupKind(resource)
+	return ok && k.Scoped
 }
 
 // String is the binding in the --roleBindings form, which
@@ -63,6 +74,9 @@ func (b RoleBinding) String() string {
 		return "action:" + b.Action
 	}
 	s := "role:" + b.Role + ",resource:" + b.Resource
+	if b.Project != "" {
+		s += ",project:" + b.Project
+	}
 	if b.Name != "" {
 		s += ",name:" + b.Name
 	}
@@ -71,7 +85,8 @@ func (b RoleBinding) String() string {
 
 // ParseRoleBinding reads a binding written as comma-separated key:value
 // pairs: "role:edit,resource:servers", "role:view,resource:servers,name:my-ha",
-// or "action:logs" (role:run is implied). An error names the bad part.
+// "role:edit,resource:prompts,project:demo", or "action:logs" (role:run is
+// implied). An error names the bad part.
 func ParseRoleBinding(s string) (RoleBinding, error) {
 	var b RoleBinding
 	if strings.TrimSpace(s) == "" {
@@ -82,7 +97,7 @@ func ParseRoleBinding(s string) (RoleBinding, error) {
 		key, val, ok := strings.Cut(part, ":")
 		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
 		if !ok {
-			return b, fmt.Errorf("%q is not key:value; the keys are role, resource, name and action", part)
+			return b, fmt.Errorf("%q is not key:value; the keys are role, resource, name, project and action", part)
 		}
 		if val == "" {
 			return b, fmt.Errorf("%q has an empty value", part)
@@ -98,10 +113,12 @@ func ParseRoleBinding(s string) (RoleBinding, error) {
 			b.Resource = val
 		case "name":
 			b.Name = val
+		case "project":
+			b.Project = val
 		case "action":
 			b.Action = val
 		default:
-			return b, fmt.Errorf("%q: unknown key %q; the keys are role, resource, name and action", part, key)
+			return b, fmt.Errorf("%q: unknown key %q; the keys are role, resource, name, project and action", part, key)
 		}
 	}
 	if b.Action != "" && b.Role == "" {
@@ -142,8 +159,8 @@ func (b RoleBinding) validate(field string, fe *FieldErrors) {
 		case b.Action != "*" && !slices.Contains(Actions, b.Action):
 			fe.Add(at("action"), "unknown action %q; known actions: %s, or *", b.Action, strings.Join(Actions, ", "))
 		}
-		if b.Resource != "" || b.Name != "" {
-			fe.Add(at("resource"), "a binding has either an action or a resource, not both: remove resource/name from action:%s", b.Action)
+		if b.Resource != "" || b.Name != "" || b.Project != "" {
+			fe.Add(at("resource"), "a binding has either an action or a resource, not both: remove resource/name/project from action:%s", b.Action)
 		}
 	case !slices.Contains(Roles, b.Role):
 		fe.Add(at("role"), "unknown role %q; roles are view, edit, create, delete (with a resource) and run (with an action)", b.Role)
@@ -155,6 +172,10 @@ func (b RoleBinding) validate(field string, fe *FieldErrors) {
 		fe.Add(at("resource"), "unknown resource %q; known resources: %s, or *", b.Resource, strings.Join(RbacResources(), ", "))
 	case b.Name != "" && b.Resource == "*":
 		fe.Add(at("name"), "a name needs one resource, not *")
+	case b.Project != "" && !ScopedResource(b.Resource):
+		fe.Add(at("project"), "project %q limits only project-scoped resources (prompts, mcptokens), not %s", b.Project, b.Resource)
+	case b.Project != "" && ValidateName(b.Project) != "":
+		fe.Add(at("project"), "project %q %s", b.Project, ValidateName(b.Project))
 	case b.Name != "" && b.Resource == "users":
 		if msg := ValidateEmail(b.Name); msg != "" {
 			fe.Add(at("name"), "name %q: a user is named by email, which %s", b.Name, msg)

@@ -64,3 +64,13 @@ func (s *SecretSpec) Redacted() *SecretSpec {
 	}
 	return out
 }
+
+// HasValues reports whether any key carries a value (not null).
+func (s *SecretSpec) HasValues() bool {
+	for _, v := range s.Data {
+		if v != nil {
+			return true
+		}
+	}
+	return false
+}
