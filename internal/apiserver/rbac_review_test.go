@@ -2,7 +2,9 @@ package apiserver
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,4 +153,36 @@ func TestProjectDeleteWithInactiveTokens(t *testing.T) {
 		t.Errorf("cascaded: %+v", out.Cascaded)
 	}
 	checkStatus(t, e.with(t, alice, "GET", "/api/v1/projects/demo/mcptokens/gone", ""), http.StatusNotFound, "not found")
+}
+
+// TestConcurrentGrantingWrites: writes that read the policy inside their
+// transaction (user creation, password resets, group changes by a
+// non-admin) do so on the transaction's own connection, so many at once
+// neither deadlock nor starve the SQLite pool (8 connections) into
+// "database is locked" failures.
+func TestConcurrentGrantingWrites(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	alice := e.login(t, aliceEmail, alicePassword)
+	const n = 24
+	errs := make(chan string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := fmt.Sprintf(`{"email":"user%d@example.com","password":"a-password-%d"}`, i, i)
+			if r := e.with(t, alice, "POST", "/api/v1/users", body); r.status != http.StatusCreated {
+				errs <- fmt.Sprintf("user %d: %d %s", i, r.status, r.body)
+			}
+			if r := e.with(t, alice, "PATCH", fmt.Sprintf("/api/v1/users/user%d@example.com", i), `{"password":"another-password"}`); r.status != http.StatusOK {
+				errs <- fmt.Sprintf("reset %d: %d %s", i, r.status, r.body)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for msg := range errs {
+		t.Error(msg)
+	}
 }

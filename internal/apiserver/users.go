@@ -155,7 +155,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 	err = s.store.UpdateResources(r.Context(), func(tx store.ResourceTx) error {
 		// Groups and definitions may already name the email: whoever
 		// picks its password gets what they grant.
-		if err := s.mayTakeOver(r, req.Email, "create the user"); err != nil {
+		if err := s.mayTakeOver(r, tx, req.Email, "create the user"); err != nil {
 			return err
 		}
 		return tx.CreateUser(u)
@@ -211,7 +211,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		if req.Password != nil {
-			if err := s.mayTakeOver(r, email, "reset the password of"); err != nil {
+			if err := s.mayTakeOver(r, tx, email, "reset the password of"); err != nil {
 				return err
 			}
 			u.PasswordHash = hash
@@ -241,12 +241,12 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 // called inside the write's transaction and reads the groups and
 // definitions afresh (not the cached snapshot), so a grant made a moment
 // ago on another replica is counted.
-func (s *Server) mayTakeOver(r *http.Request, email, what string) error {
+func (s *Server) mayTakeOver(r *http.Request, tx store.ResourceTx, email, what string) error {
 	rights, err := s.rightsIn(r.Context())
 	if err != nil {
 		return err
 	}
-	pol, err := authz.Load(r.Context(), s.store)
+	pol, err := authz.LoadTx(tx)
 	if err != nil {
 		return err
 	}
@@ -303,7 +303,7 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		deleted = u.ID
-		pol, err := authz.Load(r.Context(), s.store) // afresh, under the lock
+		pol, err := authz.LoadTx(tx) // afresh, under the lock
 		if err != nil {
 			return err
 		}

@@ -204,7 +204,7 @@ func (s *Server) writeObjects(ctx context.Context, ops []writeOp, onConflict str
 		for _, st := range order {
 			if st.kind() == "Group" && !rights.All && pol == nil {
 				var err error
-				if pol, err = authz.Load(ctx, s.store); err != nil {
+				if pol, err = authz.LoadTx(tx); err != nil {
 					return err
 				}
 			}

@@ -171,7 +171,15 @@ func (a *Authorizer) Policy(ctx context.Context) (*Policy, error) {
 
 // Load reads every group and definition from s into a Policy.
 func Load(ctx context.Context, s store.Store) (*Policy, error) {
-	list := func(f store.ResourceFilter) ([]store.Resource, error) { return s.ListResources(ctx, f) }
+	return load(func(f store.ResourceFilter) ([]store.Resource, error) { return s.ListResources(ctx, f) })
+}
+
+// LoadTx reads every group and definition inside tx: what a write that
+// hands over rights checks against, under the store's lock, on the
+// transaction's own connection.
+func LoadTx(tx store.ResourceTx) (*Policy, error) { return load(tx.List) }
+
+func load(list func(store.ResourceFilter) ([]store.Resource, error)) (*Policy, error) {
 	groups := map[string][]string{}
 	err := store.EachResource(list, "Group", func(r store.Resource) error {
 		var g v1.GroupSpec
