@@ -128,7 +128,7 @@ func (s *Server) fence(rt route, r *http.Request, st *reqState) error {
 		return nil
 	}
 	return newError(http.StatusForbidden, v1.CodeForbidden, fmt.Sprintf(
-		"this McpToken belongs to project %s: it reaches only /api/v1/projects/%s/..., that project's MCP endpoint and /api/v1/mcptokens/introspect; use a login session for anything else",
+		"this McpToken belongs to project %s: it reaches only /api/v1/projects/%s/... and /api/v1/mcptokens/introspect; use a login session for anything else",
 		tok.Project, tok.Project))
 }
 

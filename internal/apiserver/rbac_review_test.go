@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -185,4 +186,37 @@ func TestConcurrentGrantingWrites(t *testing.T) {
 	for msg := range errs {
 		t.Error(msg)
 	}
+}
+
+// TestReferencesNeedView: naming a secret (or any object) in a spec needs
+// view on it, so a reference check tells nothing of objects the caller
+// may not see; a token's own bindings show in can-i only to a caller who
+// may view the token; an expiry more than ten years ahead is refused.
+func TestReferencesNeedView(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	alice := e.login(t, aliceEmail, alicePassword)
+	e.mustWith(t, alice, 200, "POST", "/api/v1/apply", applyBody(
+		doc("Secret", "prod-db", `{"data":{"PGPASSWORD":"p"}}`), doc("Secret", "public", `{"data":{"K":"v"}}`), doc("Project", "demo", `{}`)))
+	e.createUser(t, alice, carolEmail, carolPassword)
+	e.mustWith(t, alice, 201, "POST", "/api/v1/rbacdefinitions", rbacDoc(t, "carol", []string{"User:" + carolEmail},
+		"role:edit,resource:servers", "role:view,resource:secrets,name:public", "role:view,resource:rbacdefinitions"))
+	carol := e.login(t, carolEmail, carolPassword)
+	for _, ref := range []string{`{"name":"prod-db","key":"zzz"}`, `{"name":"no-such","key":"K"}`} {
+		body := `{"dryRun":true,"objects":[` + doc("Server", "x", `{"command":"npx","env":[{"name":"P","secretRef":`+ref+`}]}`) + `]}`
+		r := e.with(t, carol, "POST", "/api/v1/apply", body)
+		checkStatus(t, r, 403, "which you may not view")
+		if strings.Contains(string(r.body), "PGPASSWORD") || strings.Contains(string(r.body), "does not exist") {
+			t.Errorf("the refusal tells about the secret: %s", r.body)
+		}
+	}
+	e.mustWith(t, carol, 201, "POST", "/api/v1/servers", doc("Server", "ok", `{"command":"npx","env":[{"name":"K","secretRef":{"name":"public","key":"K"}}]}`))
+
+	tok := e.createMcpToken(t, alice, "demo", `{"name":"ci","spec":{"rbac":"clone"}}`)
+	checkStatus(t, e.with(t, carol, "GET", "/api/v1/auth/can-i?verb=view&resource=servers&as=McpToken:"+sha256Hex(tok.Token), ""), 404, "no McpToken you may view")
+	e.mustWith(t, alice, 200, "GET", "/api/v1/auth/can-i?verb=view&resource=servers&as=McpToken:"+sha256Hex(tok.Token), "")
+
+	far := time.Now().AddDate(11, 0, 0).UTC().Format(time.RFC3339)
+	checkStatus(t, e.with(t, alice, "POST", "/api/v1/projects/demo/mcptokens", `{"name":"far","spec":{"ttl":"`+far+`"}}`), 400, "more than ten years ahead")
+	checkStatus(t, e.with(t, alice, "POST", "/api/v1/users", `{"email":"`+carolEmail+`","password":"whatever-1234"}`), 409, "already exists")
 }

@@ -954,7 +954,7 @@ func TestMcpTokens(t *testing.T) {
 			t.Errorf("tokens of the deleted project are listed: %s", r.body)
 		}
 		checkError(t, e.with(t, alice, "GET", "/api/v1/auth/can-i?verb=view&resource=servers&as=McpToken:"+hash, ""),
-			errView{404, v1.CodeNotFound, nil}, "no McpToken has sha256 "+hash)
+			errView{404, v1.CodeNotFound, nil}, "no McpToken you may view has sha256 "+hash)
 	})
 }
 

@@ -153,6 +153,11 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 	u := store.User{ID: auth.NewID(), Email: req.Email, Name: req.Name, PasswordHash: auth.HashPassword(req.Password),
 		CreatedAt: now, UpdatedAt: now}
 	err = s.store.UpdateResources(r.Context(), func(tx store.ResourceTx) error {
+		if _, err := tx.GetUser(req.Email); err == nil {
+			return store.ErrConflict
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
 		// Groups and definitions may already name the email: whoever
 		// picks its password gets what they grant.
 		if err := s.mayTakeOver(r, tx, req.Email, "create the user"); err != nil {
@@ -467,7 +472,7 @@ func (s *Server) canI(w http.ResponseWriter, r *http.Request) {
 				"asking about another subject needs view on rbacdefinitions (role:view,resource:rbacdefinitions)"))
 			return
 		}
-		if rights, err = s.subjectRights(r, as); err != nil {
+		if rights, err = s.subjectRights(r, as, rights); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -489,8 +494,9 @@ func (s *Server) canI(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// subjectRights are the rights of an RBAC subject.
-func (s *Server) subjectRights(r *http.Request, subject string) (*authz.Rights, error) {
+// subjectRights are the rights of an RBAC subject. A token's own bindings
+// are shown only to a caller who may view the token.
+func (s *Server) subjectRights(r *http.Request, subject string, caller *authz.Rights) (*authz.Rights, error) {
 	kind, name, err := v1.ParseSubject(subject)
 	if err != nil {
 		return nil, validationError(v1.FieldError{Field: "as", Message: err.Error()})
@@ -506,8 +512,8 @@ func (s *Server) subjectRights(r *http.Request, subject string) (*authz.Rights, 
 		return pol.GroupRights(name), nil
 	}
 	t, err := s.store.TokenByHash(r.Context(), name)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, newError(http.StatusNotFound, v1.CodeNotFound, "no McpToken has sha256 "+name)
+	if errors.Is(err, store.ErrNotFound) || err == nil && !caller.Allows(authz.Request{Verb: v1.RoleView, Resource: "mcptokens", Name: t.Name, Project: t.Project}) {
+		return nil, newError(http.StatusNotFound, v1.CodeNotFound, "no McpToken you may view has sha256 "+name+" (role:view,resource:mcptokens)")
 	}
 	if err != nil {
 		return nil, err

@@ -212,6 +212,22 @@ func (s *Server) writeObjects(ctx context.Context, ops []writeOp, onConflict str
 				return err
 			}
 		}
+		// Naming an object is using it (a server reads the secret it
+		// names), and the check of a reference tells whether it exists and
+		// which keys it has: each needs view on the target.
+		for _, st := range order {
+			if st.result.Action == v1.ActionSkipped || st.token != nil {
+				continue
+			}
+			for _, ref := range v1.ObjectReferences(st.obj) {
+				req := authz.Request{Verb: v1.RoleView, Resource: pluralOf(ref.Kind), Name: ref.Name}
+				if !rights.Allows(req) {
+					return newError(http.StatusForbidden, v1.CodeForbidden, fmt.Sprintf(
+						"%s: %s names %s, which you may not view; an admin can grant %s", joinField(st.path, st.obj.ID()), ref.Field,
+						v1.IDOf(ref.Kind, "", ref.Name), v1.RoleBinding{Role: v1.RoleView, Resource: req.Resource, Name: ref.Name}))
+				}
+			}
+		}
 		var fe v1.FieldErrors
 		for _, st := range order {
 			if st.result.Action != v1.ActionSkipped && st.token == nil {

@@ -125,7 +125,7 @@ func describeToken(w io.Writer, t *v1.McpToken, now time.Time) error {
 	}
 	section(w, "Bindings", bindings)
 	fmt.Fprintf(w, "Also holds:   what RbacDefinitions naming McpToken:%s grant (mcpctl auth can-i ... --as McpToken:%s)\n", t.Status.SHA256[:12]+"…", t.Status.SHA256)
-	fmt.Fprintf(w, "Reaches only: /api/v1/projects/%s/... and the MCP endpoint of project %s\n", t.Metadata.Project, t.Metadata.Project)
+	fmt.Fprintf(w, "Reaches only: /api/v1/projects/%s/... (and /api/v1/mcptokens/introspect)\n", t.Metadata.Project)
 	return nil
 }
 
@@ -216,8 +216,9 @@ func newCmdCreateMcpToken(f *Factory) *cobra.Command {
 		Use:   "mcptoken NAME -p PROJECT [--rbac empty|clone] [--bind BINDING...] [--ttl 30d|12h|never|RFC3339] [--description D] [--force]",
 		Short: "Create a bearer token for one project's MCP endpoint",
 		Long: `Create an McpToken: a bearer token for an MCP client that is not a person (an
-agent, a CI job). It reaches only project PROJECT: its MCP endpoint and
-/api/v1/projects/PROJECT/...; anything else is refused, whatever its rights.
+agent, a CI job). It reaches only project PROJECT: /api/v1/projects/PROJECT/...
+(and the project's MCP endpoint, once mcpd serves it); anything else is
+refused, whatever its rights.
 
 Its rights are fixed now: --rbac clone copies yours, --rbac empty (the
 default) starts with none, and each --bind adds one binding, which you must

@@ -20,9 +20,11 @@ func newCmdCreateRbac(f *Factory) *cobra.Command {
 
 Subjects: User:<email>, Group:<name>, McpToken:<sha256> (from describe mcptoken).
 Bindings, as comma-separated key:value pairs:
-  role:ROLE,resource:PLURAL[,name:NAME]   ROLE is view, edit, create or delete;
+  role:ROLE,resource:PLURAL[,name:NAME][,project:P]
+                                          ROLE is view, edit, create or delete;
                                           edit holds view, create and delete too;
-                                          PLURAL is a kind (servers, secrets, users, ...) or *
+                                          PLURAL is a kind (servers, secrets, users, ...) or *;
+                                          project limits prompts or mcptokens to one project
   action:ACTION                           run one action: ` + strings.Join(v1.Actions, ", ") + `, or *
 
 You can grant only what you hold yourself.

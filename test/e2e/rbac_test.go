@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -275,5 +277,56 @@ func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestConcurrentUserWritesPostgres: user writes check rights inside their
+// transaction; on PostgreSQL, where waiting writers hold connections on
+// the advisory lock with no timeout, a check that needed a second
+// connection would hang mcpd. 40 concurrent creates and deletes must all
+// finish (each request is bounded by the client's timeout).
+func TestConcurrentUserWritesPostgres(t *testing.T) {
+	url := storetest.PostgresURL(t)
+	m := startMcpd(t, "", "MCPD_DATABASE_URL="+url, "MCPD_SECRET_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "MCPD_RATE_LIMIT=off")
+	tok := loginToken(t, m.URL)
+	hc := &http.Client{Timeout: 60 * time.Second}
+	send := func(method, path, body string) (int, error) {
+		req, _ := http.NewRequest(method, m.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	const n = 40
+	for _, step := range []struct {
+		method string
+		want   int
+	}{{"POST", 201}, {"DELETE", 204}} {
+		errs := make(chan string, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				path, body := "/api/v1/users", fmt.Sprintf(`{"email":"u%d@example.com","password":"password-%d"}`, i, i)
+				if step.method == "DELETE" {
+					path, body = fmt.Sprintf("/api/v1/users/u%d@example.com", i), ""
+				}
+				if code, err := send(step.method, path, body); err != nil || code != step.want {
+					errs <- fmt.Sprintf("%s user %d: %d %v", step.method, i, code, err)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for e := range errs {
+			t.Error(e)
+		}
 	}
 }

@@ -79,15 +79,20 @@ const MaxTokenTTL = 10 * 365 * 24 * time.Hour
 
 // ParseTTL reads a ttl: "never" (zero time), a duration in days ("30d")
 // or Go form ("12h", "90m"), or an RFC 3339 expiry time, which must be in
-// the future. It returns the expiry time.
+// the future and at most ten years ahead. It returns the expiry time.
+// With a zero now only the form is checked.
 func ParseTTL(s string, now time.Time) (time.Time, error) {
 	const help = "use a duration such as 30d or 12h, never, or an RFC 3339 time such as 2027-01-01T00:00:00Z"
 	if s == "never" {
 		return time.Time{}, nil
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		if !t.After(now) {
+		switch {
+		case now.IsZero():
+		case !t.After(now):
 			return time.Time{}, fmt.Errorf("ttl %q is in the past; %s", s, help)
+		case t.Sub(now) > MaxTokenTTL:
+			return time.Time{}, fmt.Errorf("ttl %q is more than ten years ahead; use never for a token that does not expire", s)
 		}
 		return t.UTC(), nil
 	}
