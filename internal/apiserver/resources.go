@@ -87,7 +87,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := v1.ObjectList{Items: []v1.Object{}}
-	err = s.store.UpdateResources(r.Context(), func(tx store.ResourceTx) error {
+	err = s.store.ViewResources(r.Context(), func(tx store.ResourceReader) error {
 		for _, k := range v1.Kinds {
 			if k.Managed {
 				continue

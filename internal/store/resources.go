@@ -41,14 +41,20 @@ type ResourceFilter struct {
 	Limit int
 }
 
-// ResourceTx reads and writes resources inside one transaction that holds
-// the store-wide lock, so reference checks and writes cannot interleave
-// with another writer's.
-type ResourceTx interface {
+// ResourceReader reads resources inside one transaction: every read sees
+// the same state.
+type ResourceReader interface {
 	// Get returns one resource or ErrNotFound.
 	Get(key ResourceKey) (Resource, error)
 	// List returns a page of resources.
 	List(f ResourceFilter) ([]Resource, error)
+}
+
+// ResourceTx reads and writes resources inside one transaction that holds
+// the store-wide lock, so reference checks and writes cannot interleave
+// with another writer's.
+type ResourceTx interface {
+	ResourceReader
 	// Create inserts r with Version 1 (set on r); an existing key is
 	// ErrConflict.
 	Create(r *Resource) error
@@ -104,6 +110,23 @@ func (d *DB) UpdateResources(ctx context.Context, fn func(tx ResourceTx) error) 
 	return d.locked(ctx, func(tx *sql.Tx) error {
 		return fn(&resourceTx{ctx: ctx, d: d, tx: tx})
 	})
+}
+
+// ViewResources runs fn in a read-only transaction that sees one
+// consistent state (a REPEATABLE READ snapshot on PostgreSQL, a WAL
+// snapshot on SQLite) without taking the store-wide lock: long reads
+// such as an export never hold writers back.
+func (d *DB) ViewResources(ctx context.Context, fn func(tx ResourceReader) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if d.dialect == "postgres" {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := d.db.BeginTx(ctx, opts)
+	if err != nil {
+		return d.wrap(err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep
+	return fn(&resourceTx{ctx: ctx, d: d, tx: tx})
 }
 
 type querier interface {

@@ -110,6 +110,9 @@ type Store interface {
 	GetResource(ctx context.Context, key ResourceKey) (Resource, error)
 	// ListResources reads one page of one kind in (project, name) order.
 	ListResources(ctx context.Context, f ResourceFilter) ([]Resource, error)
+	// ViewResources runs fn in a read-only transaction that sees one
+	// consistent state, without the store-wide lock.
+	ViewResources(ctx context.Context, fn func(tx ResourceReader) error) error
 	// UpdateResources runs fn in one transaction under the store-wide
 	// lock; an error from fn writes nothing.
 	UpdateResources(ctx context.Context, fn func(tx ResourceTx) error) error

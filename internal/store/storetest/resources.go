@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -215,5 +216,48 @@ func testResourceRollback(t *testing.T, s store.Store) {
 	}
 	if len(rs) != 0 {
 		t.Errorf("after a failed transaction %d servers exist; want none written", len(rs))
+	}
+}
+
+// testViewResources: a read-only view sees one state while a writer
+// commits, and does not hold the writer back.
+func testViewResources(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	put := func(name string) {
+		t.Helper()
+		err := s.UpdateResources(ctx, func(tx store.ResourceTx) error {
+			return tx.Create(&store.Resource{ResourceKey: store.ResourceKey{Kind: "Server", Name: name}, Spec: []byte(`{}`), CreatedAt: t0, UpdatedAt: t0})
+		})
+		if err != nil {
+			t.Fatalf("create %s: %v", name, err)
+		}
+	}
+	put("a")
+	err := s.ViewResources(ctx, func(tx store.ResourceReader) error {
+		before, err := tx.List(store.ResourceFilter{Kind: "Server"})
+		if err != nil {
+			return err
+		}
+		done := make(chan struct{})
+		go func() { defer close(done); put("b") }() // a writer is not blocked by the view
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("a write waited for a read-only view")
+		}
+		after, err := tx.List(store.ResourceFilter{Kind: "Server"})
+		if err != nil {
+			return err
+		}
+		if len(before) != 1 || len(after) != 1 {
+			t.Errorf("the view saw %d then %d servers; want 1 and 1 (one consistent state)", len(before), len(after))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("ViewResources: %v", err)
+	}
+	if got, _ := s.ListResources(ctx, store.ResourceFilter{Kind: "Server"}); len(got) != 2 {
+		t.Errorf("after the view: %d servers, want 2", len(got))
 	}
 }

@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Resources", func(t *testing.T) { testResources(t, open(t)) })
 	t.Run("ResourcePages", func(t *testing.T) { testResourcePages(t, open(t)) })
 	t.Run("ResourceRollback", func(t *testing.T) { testResourceRollback(t, open(t)) })
+	t.Run("ViewResources", func(t *testing.T) { testViewResources(t, open(t)) })
 	t.Run("Tokens", func(t *testing.T) { testTokens(t, open(t)) })
 	t.Run("UserAdmin", func(t *testing.T) { testUserAdmin(t, open(t)) })
 	t.Run("AuditTokens", func(t *testing.T) { testAuditTokens(t, open(t)) })
