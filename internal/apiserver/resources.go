@@ -221,53 +221,41 @@ func (s *Server) listObjects(k v1.Kind) http.HandlerFunc {
 				inProject[name] = true
 			}
 		}
-		out := v1.ObjectList{Items: []v1.Object{}}
-		// One row more than the page: when it exists there is a next page,
-		// and a page that ends the listing carries no cursor. A filter
-		// reads in larger batches, and at most maxScan rows per request:
-		// past that the page ends short, with a cursor to go on.
 		rights, err := s.rightsIn(r.Context())
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
+		// One row more than the page: when it exists there is a next page,
+		// and a page that ends the listing carries no cursor. A filter
+		// reads in larger batches, and at most maxScan rows per request:
+		// past that the page ends short, with a cursor to go on.
 		viewAll := rights.ViewsAll(k.Plural)
-		filtered := len(sel) > 0 || inProject != nil || !viewAll
-		f.Limit = limit + 1
-		if filtered {
-			f.Limit = max(f.Limit, 500)
+		batch, maxScan := limit+1, 0
+		if len(sel) > 0 || inProject != nil || !viewAll {
+			batch, maxScan = max(batch, 500), s.maxScan
 		}
-		scanned := 0
-	scan:
-		for len(out.Items) < limit {
-			page, err := s.store.ListResources(r.Context(), f)
-			if err != nil {
-				s.writeError(w, r, err)
-				return
-			}
-			for i, res := range page {
-				f.After = res.ResourceKey
-				scanned++
-				if sel.Matches(res.Labels) && (inProject == nil || inProject[res.Name]) &&
-					(viewAll || rights.Allows(authz.Request{Verb: v1.RoleView, Resource: k.Plural, Name: res.Name, Project: res.Project})) {
-					o, err := s.toObject(res, reveal)
-					if err != nil {
-						s.writeError(w, r, err)
-						return
-					}
-					out.Items = append(out.Items, o)
+		items, next, more, err := pageOf(limit, batch, maxScan, f.After,
+			func(after store.ResourceKey, n int) ([]store.Resource, error) {
+				f.After, f.Limit = after, n
+				return s.store.ListResources(r.Context(), f)
+			},
+			func(res store.Resource) store.ResourceKey { return res.ResourceKey },
+			func(res store.Resource) (v1.Object, bool, error) {
+				if !sel.Matches(res.Labels) || inProject != nil && !inProject[res.Name] ||
+					!viewAll && !rights.Allows(authz.Request{Verb: v1.RoleView, Resource: k.Plural, Name: res.Name, Project: res.Project}) {
+					return v1.Object{}, false, nil
 				}
-				more := i < len(page)-1 || len(page) == f.Limit
-				if len(out.Items) == limit || (filtered && scanned >= s.maxScan) {
-					if more {
-						out.NextCursor = encodeResourceCursor(res.ResourceKey)
-					}
-					break scan
-				}
-			}
-			if len(page) < f.Limit {
-				break
-			}
+				o, err := s.toObject(res, reveal)
+				return o, true, err
+			})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		out := v1.ObjectList{Items: append([]v1.Object{}, items...)}
+		if more {
+			out.NextCursor = encodeResourceCursor(next)
 		}
 		writeJSON(w, http.StatusOK, out)
 	}
@@ -286,6 +274,41 @@ func (s *Server) listProjectServers(w http.ResponseWriter, r *http.Request) {
 	r.SetPathValue("project", "")
 	k, _ := v1.LookupKind("Server")
 	s.listObjects(k)(w, r)
+}
+
+// pageOf reads rows in key order after start, batch at a time, through
+// read, and keeps what keep makes of them, until limit items are kept or
+// (when maxScan > 0) maxScan rows were read. next is the key of the last
+// row read; more says rows may follow it, so a page that ends the listing
+// carries no cursor.
+func pageOf[R, I any](limit, batch, maxScan int, start store.ResourceKey,
+	read func(after store.ResourceKey, n int) ([]R, error), key func(R) store.ResourceKey,
+	keep func(R) (I, bool, error)) (items []I, next store.ResourceKey, more bool, err error) {
+	next, scanned := start, 0
+	for len(items) < limit {
+		page, err := read(next, batch)
+		if err != nil {
+			return nil, next, false, err
+		}
+		for i, row := range page {
+			next = key(row)
+			scanned++
+			item, ok, err := keep(row)
+			if err != nil {
+				return nil, next, false, err
+			}
+			if ok {
+				items = append(items, item)
+			}
+			if len(items) == limit || maxScan > 0 && scanned >= maxScan {
+				return items, next, i < len(page)-1 || len(page) == batch, nil
+			}
+		}
+		if len(page) < batch {
+			break
+		}
+	}
+	return items, next, false, nil
 }
 
 // pageLimit reads ?limit=, 1 to 1000, 100 when absent.

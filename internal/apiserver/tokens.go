@@ -306,34 +306,24 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := v1.McpTokenList{Items: []v1.McpToken{}}
 	now := s.now()
-	f.Limit = 500
-	scanned := 0
-scan:
-	for {
-		page, err := s.store.ListTokens(r.Context(), f)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		for i, t := range page {
-			f.After = store.ResourceKey{Project: t.Project, Name: t.Name}
-			scanned++
-			if rights.Allows(authz.Request{Verb: v1.RoleView, Resource: "mcptokens", Name: t.Name, Project: t.Project}) {
-				out.Items = append(out.Items, toMcpToken(t, now))
-			}
-			more := i < len(page)-1 || len(page) == f.Limit
-			if len(out.Items) == limit || scanned >= s.maxScan {
-				if more {
-					out.NextCursor = encodeResourceCursor(f.After)
-				}
-				break scan
-			}
-		}
-		if len(page) < f.Limit {
-			break
-		}
+	items, next, more, err := pageOf(limit, 500, s.maxScan, f.After,
+		func(after store.ResourceKey, n int) ([]store.Token, error) {
+			f.After, f.Limit = after, n
+			return s.store.ListTokens(r.Context(), f)
+		},
+		func(t store.Token) store.ResourceKey { return store.ResourceKey{Project: t.Project, Name: t.Name} },
+		func(t store.Token) (v1.McpToken, bool, error) {
+			ok := rights.Allows(authz.Request{Verb: v1.RoleView, Resource: "mcptokens", Name: t.Name, Project: t.Project})
+			return toMcpToken(t, now), ok, nil
+		})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := v1.McpTokenList{Items: append([]v1.McpToken{}, items...)}
+	if more {
+		out.NextCursor = encodeResourceCursor(next)
 	}
 	writeJSON(w, http.StatusOK, out)
 }

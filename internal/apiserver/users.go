@@ -88,27 +88,19 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := v1.UserList{Items: []v1.User{}}
-	for scanned := 0; scanned < s.maxScan; {
-		page, err := s.store.ListUsers(r.Context(), after, 500)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		for _, u := range page {
-			after = u.Email
-			scanned++
-			if rights.Allows(authz.Request{Verb: v1.RoleView, Resource: "users", Name: u.Email}) {
-				out.Items = append(out.Items, s.apiUser(pol, u))
-			}
-			if len(out.Items) == limit || scanned >= s.maxScan {
-				out.NextCursor = base64.RawURLEncoding.EncodeToString([]byte("u:" + after))
-				break
-			}
-		}
-		if out.NextCursor != "" || len(page) < 500 {
-			break
-		}
+	items, next, more, err := pageOf(limit, 500, s.maxScan, store.ResourceKey{Name: after},
+		func(after store.ResourceKey, n int) ([]store.User, error) { return s.store.ListUsers(r.Context(), after.Name, n) },
+		func(u store.User) store.ResourceKey { return store.ResourceKey{Name: u.Email} },
+		func(u store.User) (v1.User, bool, error) {
+			return s.apiUser(pol, u), rights.Allows(authz.Request{Verb: v1.RoleView, Resource: "users", Name: u.Email}), nil
+		})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := v1.UserList{Items: append([]v1.User{}, items...)}
+	if more {
+		out.NextCursor = base64.RawURLEncoding.EncodeToString([]byte("u:" + next.Name))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
