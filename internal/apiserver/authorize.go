@@ -37,6 +37,9 @@ type perm struct {
 	// unfenced routes are open to an McpToken outside its project's
 	// paths (introspect).
 	unfenced bool
+	// scoped says resource's objects belong to projects: the request
+	// then names the path's project (decided once, not per request).
+	scoped bool
 }
 
 var (
@@ -45,11 +48,11 @@ var (
 )
 
 func onItem(verb, resource, param string) perm {
-	return perm{kind: permVerb, verb: verb, resource: resource, nameParam: param}
+	return perm{kind: permVerb, verb: verb, resource: resource, nameParam: param, scoped: v1.ScopedResource(resource)}
 }
 
 func onCollection(verb, resource string) perm {
-	return perm{kind: permVerb, verb: verb, resource: resource}
+	return perm{kind: permVerb, verb: verb, resource: resource, scoped: v1.ScopedResource(resource)}
 }
 
 func runs(action string) perm { return perm{kind: permRun, action: action} }
@@ -88,7 +91,7 @@ func (s *Server) authorized(rt route) http.HandlerFunc {
 			if p.nameParam != "" {
 				req.Name = r.PathValue(p.nameParam)
 			}
-			if v1.ScopedResource(p.resource) {
+			if p.scoped {
 				req.Project = r.PathValue("project")
 			}
 		}
@@ -155,21 +158,22 @@ func (s *Server) rightsOf(ctx context.Context, st *reqState) (*authz.Rights, err
 // apply, a cascaded write) against the rights of the request in ctx. A
 // context without a principal is refused: nothing is allowed by default.
 func (s *Server) allow(ctx context.Context, req authz.Request) error {
-	st, _ := ctx.Value(stateKey{}).(*reqState)
-	if st == nil || st.principal == nil {
-		return fmt.Errorf("%w: no principal", authz.ErrForbidden)
-	}
-	rights, err := s.rightsOf(ctx, st)
+	rights, err := s.rightsIn(ctx)
 	if err != nil {
 		return err
 	}
 	if !rights.Allows(req) {
+		st, _ := ctx.Value(stateKey{}).(*reqState)
+		if st == nil {
+			st = &reqState{}
+		}
 		return forbidden(st, req)
 	}
 	return nil
 }
 
-// rightsIn returns the rights of the request in ctx (nil without one).
+// rightsIn returns the rights of the request in ctx: none without a
+// principal.
 func (s *Server) rightsIn(ctx context.Context) (*authz.Rights, error) {
 	st, _ := ctx.Value(stateKey{}).(*reqState)
 	if st == nil || st.principal == nil {

@@ -78,24 +78,9 @@ func toMcpToken(t store.Token, now time.Time) v1.McpToken {
 	}
 }
 
-// tokenKey reads and checks the project and name of a token path.
-func tokenKey(r *http.Request) (project, name string, err error) {
-	var fe v1.FieldErrors
-	project, name = r.PathValue("project"), r.PathValue("name")
-	if msg := v1.ValidateName(project); msg != "" {
-		fe.Add("project", "%s", msg)
-	}
-	if name != "" {
-		if msg := v1.ValidateName(name); msg != "" {
-			fe.Add("name", "%s", msg)
-		}
-	}
-	return project, name, fe.Err()
-}
-
-func tokenNotFound(project, name string) error {
-	return newError(http.StatusNotFound, v1.CodeNotFound, v1.IDOf("McpToken", project, name)+" not found")
-}
+// tokenKind is McpToken's entry in the kind registry: its paths are
+// checked and named like any scoped kind's.
+var tokenKind, _ = v1.LookupKind("McpToken")
 
 // mintToken builds a new token for project: its rights are the caller's
 // (rbac clone) or none, plus the spec's bindings, each of which the
@@ -132,20 +117,12 @@ func (s *Server) mintToken(rights *authz.Rights, creator, project, name string, 
 // stageToken decides what an apply does with an McpToken: create it when
 // the project has no active token of that name, skip it otherwise (a
 // token's rights are fixed at creation; apply never changes them).
-func (s *Server) stageToken(ctx context.Context, tx store.ResourceTx, st *staged, batch map[store.ResourceKey]*staged, onConflict string) error {
+func (s *Server) stageToken(ctx context.Context, tx store.ResourceTx, st *staged, onConflict string) error {
 	o := st.obj
 	project, name := o.Metadata.Project, o.Metadata.Name
 	st.result = v1.ApplyResult{Kind: o.Kind, Name: name, Project: project}
 	if len(o.Metadata.Labels) > 0 {
 		return validationError(v1.FieldError{Field: joinField(st.path, "metadata.labels"), Message: "an McpToken has no labels; remove them"})
-	}
-	if _, inBatch := batch[store.ResourceKey{Kind: "Project", Name: project}]; !inBatch {
-		if _, err := tx.Get(store.ResourceKey{Kind: "Project", Name: project}); errors.Is(err, store.ErrNotFound) {
-			return validationError(v1.FieldError{Field: joinField(st.path, "metadata.project"),
-				Message: "project/" + project + " does not exist; create it first or apply it in the same file"})
-		} else if err != nil {
-			return err
-		}
 	}
 	// A token of this name, in any state, is left as it is: its rights are
 	// fixed at creation, and re-creating a revoked or expired one from a
@@ -192,7 +169,8 @@ func (s *Server) stageToken(ctx context.Context, tx store.ResourceTx, st *staged
 //
 //	POST /api/v1/projects/{project}/mcptokens  {"name": "ci", "spec": {...}, "force": false}
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
-	project, _, err := tokenKey(r)
+	key, err := keyOf(tokenKind, r)
+	project := key.Project
 	if err == nil {
 		err = onlyParams(r)
 	}
@@ -329,7 +307,7 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getToken(w http.ResponseWriter, r *http.Request) {
-	project, name, err := tokenKey(r)
+	key, err := keyOf(tokenKind, r)
 	if err == nil {
 		err = onlyParams(r)
 	}
@@ -337,9 +315,9 @@ func (s *Server) getToken(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	t, err := s.store.GetToken(r.Context(), project, name)
+	t, err := s.store.GetToken(r.Context(), key.Project, key.Name)
 	if errors.Is(err, store.ErrNotFound) {
-		err = tokenNotFound(project, name)
+		err = notFound(key)
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -364,7 +342,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) endToken(w http.ResponseWriter, r *http.Request, end func(tx store.ResourceTx, project, name string) error, action string) {
-	project, name, err := tokenKey(r)
+	key, err := keyOf(tokenKind, r)
 	if err == nil {
 		err = onlyParams(r)
 	}
@@ -375,20 +353,20 @@ func (s *Server) endToken(w http.ResponseWriter, r *http.Request, end func(tx st
 	var t store.Token
 	err = s.store.UpdateResources(r.Context(), func(tx store.ResourceTx) error {
 		var err error
-		if t, err = tx.GetToken(project, name); err != nil {
+		if t, err = tx.GetToken(key.Project, key.Name); err != nil {
 			return err
 		}
-		return end(tx, project, name)
+		return end(tx, key.Project, key.Name)
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		err = tokenNotFound(project, name)
+		err = notFound(key)
 	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	s.auth.Forget(t.Hash)
-	writeJSON(w, http.StatusOK, v1.DeleteResponse{Deleted: v1.ApplyResult{Kind: "McpToken", Name: name, Project: project, Action: action}})
+	writeJSON(w, http.StatusOK, v1.DeleteResponse{Deleted: v1.ApplyResult{Kind: "McpToken", Name: key.Name, Project: key.Project, Action: action}})
 }
 
 // introspect describes the McpToken presented as bearer: what the gateway

@@ -186,7 +186,7 @@ func (s *Server) writeObjects(ctx context.Context, ops []writeOp, onConflict str
 		batch := map[store.ResourceKey]*staged{}
 		for _, st := range order {
 			if st.kind() == "McpToken" {
-				if err := s.stageToken(ctx, tx, st, batch, onConflict); err != nil {
+				if err := s.stageToken(ctx, tx, st, onConflict); err != nil {
 					return err
 				}
 				continue
@@ -230,7 +230,7 @@ func (s *Server) writeObjects(ctx context.Context, ops []writeOp, onConflict str
 		}
 		var fe v1.FieldErrors
 		for _, st := range order {
-			if st.result.Action != v1.ActionSkipped && st.token == nil {
+			if st.result.Action != v1.ActionSkipped { // a token's project is checked here too
 				if err := checkRefs(tx, st, batch, &fe); err != nil {
 					return err
 				}

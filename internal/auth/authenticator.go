@@ -368,6 +368,6 @@ func (a *Authenticator) Logout(ctx context.Context, p *Principal) error {
 	if err := a.store.RevokeSession(ctx, p.TokenHash, a.cfg.Now().UTC()); err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
-	a.storeCache(p.TokenHash, nil, a.cfg.Now(), true)
+	a.Forget(p.TokenHash)
 	return nil
 }

@@ -110,29 +110,30 @@ func loginRun(ctx context.Context, o *LoginOptions) error {
 
 func readPassword(o *LoginOptions) (string, error) {
 	if o.PasswordStdin {
-		line, err := bufio.NewReader(o.F.IO.In).ReadString('\n')
-		if err != nil && line == "" {
-			return "", &UsageError{Msg: "--password-stdin: standard input is empty; pipe the password in"}
+		pw, err := stdinLine(bufio.NewReader(o.F.IO.In))
+		if err == nil && pw == "" {
+			err = &UsageError{Msg: "--password-stdin: the first line of standard input is empty"}
 		}
-		pw := strings.TrimRight(line, "\r\n")
-		if pw == "" {
-			return "", &UsageError{Msg: "--password-stdin: the first line of standard input is empty"}
-		}
-		return pw, nil
+		return pw, err
 	}
 	if !o.F.IO.InTTY || o.F.ReadPassword == nil {
 		return "", &UsageError{Msg: "no terminal to ask for the password: pipe it with --password-stdin"}
 	}
-	fmt.Fprint(o.F.IO.ErrOut, "Password: ")
-	pw, err := o.F.ReadPassword()
-	fmt.Fprintln(o.F.IO.ErrOut)
-	if err != nil {
-		return "", fmt.Errorf("read password: %w", err)
+	pw, err := askPassword(o.F, "Password: ")
+	if err == nil && pw == "" {
+		err = &UsageError{Msg: "the password is empty"}
 	}
-	if pw == "" {
-		return "", &UsageError{Msg: "the password is empty"}
+	return pw, err
+}
+
+// stdinLine reads the next line of piped input (--password-stdin),
+// without its line ending.
+func stdinLine(r *bufio.Reader) (string, error) {
+	line, err := r.ReadString('\n')
+	if err != nil && line == "" {
+		return "", &UsageError{Msg: "--password-stdin: standard input is empty; pipe the password in"}
 	}
-	return pw, nil
+	return strings.TrimRight(line, "\r\n"), nil
 }
 
 // LogoutOptions are the inputs of `mcpctl logout`.

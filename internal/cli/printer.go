@@ -26,36 +26,43 @@ func checkOutput(o string) error {
 	return &UsageError{Msg: fmt.Sprintf("-o %q is not supported: use %s", o, strings.Join(outputFormats, ", "))}
 }
 
-// objectList is what -o json prints for several objects; apply reads it
-// back.
-type objectList struct {
-	APIVersion string      `json:"apiVersion"`
-	Kind       string      `json:"kind"`
-	Items      []v1.Object `json:"items"`
+// listOf is what -o json prints for several items; apply reads it back.
+type listOf[T any] struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Items      []T    `json:"items"`
 }
 
 // printObjects writes objs in format; single says a name was asked for, so
 // json and yaml print the object itself rather than a list.
 func printObjects(w io.Writer, format string, objs []v1.Object, single bool, now time.Time) error {
+	if format == "table" || format == "wide" {
+		return printTables(w, objs, format == "wide", now)
+	}
+	return printList(w, format, objs, single, "", func(o v1.Object) string { return o.ID() }, nil, nil, nil)
+}
+
+// printList prints items in format: json (one item when single, else a
+// List), yaml documents, names (namePrefix + name), or a table of cols
+// and row.
+func printList[T any](w io.Writer, format string, items []T, single bool, namePrefix string, name func(T) string,
+	cols []string, row func(T) []string, errOut io.Writer) error {
 	switch format {
 	case "json":
-		if objs == nil {
-			objs = []v1.Object{} // "items": [], not null: scripts iterate it
+		if items == nil {
+			items = []T{} // "items": [], not null: scripts iterate it
 		}
-		var v any = objectList{APIVersion: v1.APIVersion, Kind: "List", Items: objs}
-		if single && len(objs) == 1 {
-			v = objs[0]
+		var v any = listOf[T]{APIVersion: v1.APIVersion, Kind: "List", Items: items}
+		if single && len(items) == 1 {
+			v = items[0]
 		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		return enc.Encode(v)
+		return printJSON(w, v)
 	case "yaml":
-		for i := range objs {
+		for i, it := range items {
 			if i > 0 {
 				fmt.Fprintln(w, "---")
 			}
-			b, err := toYAML(&objs[i])
+			b, err := yaml.Marshal(it)
 			if err != nil {
 				return err
 			}
@@ -63,12 +70,21 @@ func printObjects(w io.Writer, format string, objs []v1.Object, single bool, now
 		}
 		return nil
 	case "name":
-		for i := range objs {
-			fmt.Fprintln(w, objs[i].ID())
+		for _, it := range items {
+			fmt.Fprintln(w, namePrefix+name(it))
 		}
 		return nil
 	}
-	return printTables(w, objs, format == "wide", now)
+	if len(items) == 0 {
+		fmt.Fprintln(errOut, "No resources found.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(cols, "\t"))
+	for _, it := range items {
+		fmt.Fprintln(tw, strings.Join(row(it), "\t"))
+	}
+	return tw.Flush()
 }
 
 func toYAML(o *v1.Object) ([]byte, error) {

@@ -5,14 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/yaml"
 )
 
 // isUsers reports whether a kind argument names users, which are not a
@@ -55,50 +53,6 @@ func getUsers(ctx context.Context, o *GetOptions) error {
 		[]string{"EMAIL", "NAME", "GROUPS", "AGE"}, func(u v1.User) []string {
 			return []string{u.Email, dash(u.Name), dash(strings.Join(u.Groups, ",")), Age(&u.CreatedAt, now)}
 		}, o.F.IO.ErrOut)
-}
-
-// printList prints items of a kind that is not a plain resource (users,
-// tokens): a table, json (one item or a List), yaml documents, or names.
-func printList[T any](w io.Writer, format string, items []T, single bool, namePrefix string, name func(T) string,
-	cols []string, row func(T) []string, errOut io.Writer) error {
-	switch format {
-	case "json":
-		if items == nil {
-			items = []T{} // "items": [], not null: scripts iterate it
-		}
-		var v any = map[string]any{"apiVersion": v1.APIVersion, "kind": "List", "items": items}
-		if single && len(items) == 1 {
-			v = items[0]
-		}
-		return printJSON(w, v)
-	case "yaml":
-		for i, it := range items {
-			if i > 0 {
-				fmt.Fprintln(w, "---")
-			}
-			b, err := yaml.Marshal(it)
-			if err != nil {
-				return err
-			}
-			w.Write(b) //nolint:errcheck // a broken pipe ends the command anyway
-		}
-		return nil
-	case "name":
-		for _, it := range items {
-			fmt.Fprintln(w, namePrefix+name(it))
-		}
-		return nil
-	}
-	if len(items) == 0 {
-		fmt.Fprintln(errOut, "No resources found.")
-		return nil
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(cols, "\t"))
-	for _, it := range items {
-		fmt.Fprintln(tw, strings.Join(row(it), "\t"))
-	}
-	return tw.Flush()
 }
 
 func describeUsers(ctx context.Context, o *DescribeOptions) error {
@@ -156,11 +110,7 @@ func deleteUsers(ctx context.Context, o *DeleteOptions) error {
 // fromStdin, else twice from the terminal.
 func readNewPassword(f *Factory, r *bufio.Reader, fromStdin bool, prompt string) (string, error) {
 	if fromStdin {
-		line, err := r.ReadString('\n')
-		if err != nil && line == "" {
-			return "", &UsageError{Msg: "--password-stdin: standard input is empty; pipe the password in"}
-		}
-		return strings.TrimRight(line, "\r\n"), nil
+		return stdinLine(r)
 	}
 	if !f.IO.InTTY || f.ReadPassword == nil {
 		return "", &UsageError{Msg: "no terminal to ask for the password: pipe it with --password-stdin"}
@@ -266,7 +216,7 @@ password (own change only) and the next line the new one.`,
 			if len(args) == 0 {
 				var err error
 				if stdin {
-					current, err = readNewPassword(f, in, true, "")
+					current, err = stdinLine(in)
 				} else if f.IO.InTTY && f.ReadPassword != nil {
 					current, err = askPassword(f, "Current password: ")
 				} else {
