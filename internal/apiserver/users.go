@@ -89,7 +89,9 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	items, next, more, err := pageOf(limit, 500, s.maxScan, store.ResourceKey{Name: after},
-		func(after store.ResourceKey, n int) ([]store.User, error) { return s.store.ListUsers(r.Context(), after.Name, n) },
+		func(after store.ResourceKey, n int) ([]store.User, error) {
+			return s.store.ListUsers(r.Context(), after.Name, n)
+		},
 		func(u store.User) store.ResourceKey { return store.ResourceKey{Name: u.Email} },
 		func(u store.User) (v1.User, bool, error) {
 			return s.apiUser(pol, u), rights.Allows(authz.Request{Verb: v1.RoleView, Resource: "users", Name: u.Email}), nil
