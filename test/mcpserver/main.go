@@ -1,0 +1,142 @@
+// Command mcpserver is the project's own small MCP server for tests: it
+// speaks MCP over STDIO (default) or Streamable HTTP (-http), and has
+// switches that make it misbehave the ways real servers do (exit at once,
+// ignore SIGTERM, fork a grandchild, flood its log). It is built static
+// so that a FROM scratch image can run it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+func main() {
+	var (
+		httpAddr   = flag.String("http", "", "serve Streamable HTTP at `ADDR` (path /mcp) instead of STDIO")
+		exitCode   = flag.Int("exit", -1, "exit with this code right after start (a crashing server)")
+		ignoreTerm = flag.Bool("ignore-sigterm", false, "ignore SIGTERM and the end of stdin (only SIGKILL stops it)")
+		spawnChild = flag.Bool("spawn-child", false, "start a grandchild that ignores SIGTERM, as npx and uvx leave one")
+		logLines   = flag.Int("log-lines", 0, "write `N` numbered lines to stderr at start")
+		lineBytes  = flag.Int("line-bytes", 80, "length of each -log-lines line")
+		sleep      = flag.Bool("sleep", false, "do nothing until killed (the grandchild)")
+	)
+	flag.Parse()
+	if *sleep {
+		signal.Ignore(syscall.SIGTERM)
+		for {
+			time.Sleep(time.Hour)
+		}
+	}
+	if *ignoreTerm {
+		signal.Ignore(syscall.SIGTERM)
+	}
+	fmt.Fprintf(os.Stderr, "mcpserver: started (pid %d)\n", os.Getpid())
+	if text := os.Getenv("MCPSERVER_LOG_TEXT"); text != "" {
+		fmt.Fprint(os.Stderr, text)
+	}
+	writeLines(*logLines, *lineBytes)
+	if *exitCode >= 0 {
+		fmt.Fprintf(os.Stderr, "mcpserver: exiting with code %d as asked\n", *exitCode)
+		os.Exit(*exitCode)
+	}
+	if *spawnChild {
+		self, err := os.Executable()
+		if err != nil {
+			fatal(err)
+		}
+		child := exec.Command(self, "-sleep")
+		if err := child.Start(); err != nil {
+			fatal(err)
+		}
+		fmt.Fprintf(os.Stderr, "mcpserver: grandchild pid %d\n", child.Process.Pid)
+	}
+
+	srv := newServer()
+	if *httpAddr != "" {
+		ln, err := net.Listen("tcp", *httpAddr)
+		if err != nil {
+			fatal(err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/mcp", mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil))
+		fmt.Fprintf(os.Stderr, "mcpserver: listening on %s\n", ln.Addr())
+		fatal(http.Serve(ln, mux))
+	}
+	err := srv.Run(context.Background(), &mcp.StdioTransport{})
+	if *ignoreTerm {
+		// A stubborn server: it outlives the end of its input too.
+		fmt.Fprintln(os.Stderr, "mcpserver: stdin closed; staying up")
+		for {
+			time.Sleep(time.Hour)
+		}
+	}
+	if err != nil {
+		fatal(err)
+	}
+	fmt.Fprintln(os.Stderr, "mcpserver: stdin closed; bye")
+}
+
+func writeLines(n, size int) {
+	if n <= 0 {
+		return
+	}
+	pad := strings.Repeat("x", max(size-20, 0))
+	w := os.Stderr
+	for i := range n {
+		fmt.Fprintf(w, "line %09d %s\n", i, pad)
+	}
+}
+
+type echoIn struct {
+	Text string `json:"text"`
+}
+
+type envIn struct {
+	Name string `json:"name"`
+}
+
+type sleepIn struct {
+	Millis int `json:"millis"`
+}
+
+type textOut struct {
+	Text string `json:"text"`
+}
+
+func newServer() *mcp.Server {
+	srv := mcp.NewServer(&mcp.Implementation{Name: "mcpctl-test-server", Version: "1.0.0"}, nil)
+	mcp.AddTool(srv, &mcp.Tool{Name: "echo", Description: "Returns its text."},
+		func(_ context.Context, _ *mcp.CallToolRequest, in echoIn) (*mcp.CallToolResult, textOut, error) {
+			return nil, textOut{Text: in.Text}, nil
+		})
+	mcp.AddTool(srv, &mcp.Tool{Name: "env", Description: "Returns the value of one environment variable."},
+		func(_ context.Context, _ *mcp.CallToolRequest, in envIn) (*mcp.CallToolResult, textOut, error) {
+			return nil, textOut{Text: os.Getenv(in.Name)}, nil
+		})
+	mcp.AddTool(srv, &mcp.Tool{Name: "sleep", Description: "Waits, then answers."},
+		func(ctx context.Context, _ *mcp.CallToolRequest, in sleepIn) (*mcp.CallToolResult, textOut, error) {
+			select {
+			case <-time.After(time.Duration(in.Millis) * time.Millisecond):
+			case <-ctx.Done():
+				return nil, textOut{}, ctx.Err()
+			}
+			return nil, textOut{Text: "slept"}, nil
+		})
+	return srv
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "mcpserver:", err)
+	os.Exit(1)
+}
