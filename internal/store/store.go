@@ -116,6 +116,39 @@ type Store interface {
 	// UpdateResources runs fn in one transaction under the store-wide
 	// lock; an error from fn writes nothing.
 	UpdateResources(ctx context.Context, fn func(tx ResourceTx) error) error
+
+	InstanceStore
+}
+
+// InstanceStore keeps instances, their logs, and the leases that decide
+// which mcpd reconciles which server.
+type InstanceStore interface {
+	// CreateInstance inserts a new instance; a taken id is ErrConflict.
+	CreateInstance(ctx context.Context, in v1.Instance) error
+	// GetInstance reads one instance; ErrNotFound when absent.
+	GetInstance(ctx context.Context, id string) (v1.Instance, error)
+	// ListInstances reads one page of instances in (server, id) order.
+	ListInstances(ctx context.Context, f InstanceFilter) ([]v1.Instance, error)
+	// UpdateInstance changes one instance with fn in a transaction and
+	// returns it; an error from fn writes nothing.
+	UpdateInstance(ctx context.Context, id string, fn func(*v1.Instance) error) (v1.Instance, error)
+	// DeleteInstance removes an instance and its log.
+	DeleteInstance(ctx context.Context, id string) error
+
+	// AppendLogs stores lines of one instance, numbered by the caller.
+	AppendLogs(ctx context.Context, instanceID string, lines []v1.LogLine) error
+	// TrimLogs deletes an instance's lines with seq ≤ upTo.
+	TrimLogs(ctx context.Context, instanceID string, upTo int64) error
+	// LastLogSeq is the newest stored seq of an instance, 0 for none.
+	LastLogSeq(ctx context.Context, instanceID string) (int64, error)
+	// ReadLogs reads lines in seq order.
+	ReadLogs(ctx context.Context, q LogQuery) ([]v1.LogLine, error)
+
+	// TryLease takes or renews a lease until now+ttl and reports whether
+	// holder has it.
+	TryLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, error)
+	// ReleaseLease gives up holder's lease.
+	ReleaseLease(ctx context.Context, name, holder string) error
 }
 
 func micros(t time.Time) int64 {

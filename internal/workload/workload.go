@@ -160,3 +160,11 @@ type Runtime interface {
 	// including ones it does not track (left by an earlier mcpd run).
 	List(ctx context.Context) ([]Status, error)
 }
+
+// Detachable reports whether rt's instances outlive their mcpd (containers
+// do, child processes do not): mcpd leaves them running when it stops and
+// adopts them when it starts again.
+func Detachable(rt Runtime) bool {
+	d, ok := rt.(interface{ Detachable() bool })
+	return ok && d.Detachable()
+}

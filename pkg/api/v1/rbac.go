@@ -39,7 +39,7 @@ const AdminGroup = "admin"
 
 // RbacResources are the resources a binding may name, besides "*".
 func RbacResources() []string {
-	out := []string{"users"}
+	out := []string{"users", "instances"}
 	for _, k := range Kinds {
 		out = append(out, k.Plural)
 	}

@@ -1,0 +1,139 @@
+package instance
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/mcpctl/mcpctl/internal/store"
+	"github.com/mcpctl/mcpctl/internal/workload"
+	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
+)
+
+// StreamMcpd marks log lines mcpd writes itself (dropped-line notes).
+const StreamMcpd = "mcpd"
+
+const (
+	// flushEvery is how often buffered lines are written to the store.
+	flushEvery = 250 * time.Millisecond
+	// maxBufLines and maxBufBytes bound the lines waiting to be stored:
+	// a server that logs faster than the store writes loses lines (and a
+	// note says how many), never mcpd's memory.
+	maxBufLines = 20000
+	maxBufBytes = 8 << 20
+)
+
+// logPipe numbers, buffers and stores one instance's log lines. add is the
+// runtime's LogFunc; run writes batches until its context ends.
+type logPipe struct {
+	id        string
+	st        store.Store
+	log       *slog.Logger
+	retention int64
+	notify    func(id string)
+	written   func(n int)
+
+	mu       sync.Mutex
+	buf      []v1.LogLine
+	bufBytes int
+	dropped  int64
+	seq      int64
+	kick     chan struct{}
+	trimmed  int64 // lines up to this seq are known to be deleted
+}
+
+func newLogPipe(ctx context.Context, id string, st store.Store, log *slog.Logger, retention int, notify func(string), written func(int)) (*logPipe, error) {
+	last, err := st.LastLogSeq(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("read the log position of instance %s: %w", id, err)
+	}
+	return &logPipe{id: id, st: st, log: log, retention: int64(retention), notify: notify, written: written,
+		seq: last, trimmed: max(last-int64(retention), 0), kick: make(chan struct{}, 1)}, nil
+}
+
+// add takes one raw line from the runtime.
+func (p *logPipe) add(l workload.Line) {
+	p.addLine(l.Time, l.Stream, Sanitize(l.Text))
+}
+
+// note adds a line of mcpd's own about the instance.
+func (p *logPipe) note(format string, args ...any) {
+	p.addLine(time.Now().UTC(), StreamMcpd, fmt.Sprintf(format, args...))
+}
+
+func (p *logPipe) addLine(ts time.Time, stream, text string) {
+	p.mu.Lock()
+	if len(p.buf) >= maxBufLines || p.bufBytes+len(text) > maxBufBytes {
+		p.dropped++
+		p.mu.Unlock()
+		return
+	}
+	p.seq++
+	p.buf = append(p.buf, v1.LogLine{Seq: p.seq, Time: ts, Stream: stream, Line: text})
+	p.bufBytes += len(text) + 64
+	full := len(p.buf) >= 1000
+	p.mu.Unlock()
+	if full {
+		select {
+		case p.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run flushes until ctx ends, then flushes what is left.
+func (p *logPipe) run(ctx context.Context) {
+	t := time.NewTicker(flushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			p.flush(fctx)
+			cancel()
+			return
+		case <-t.C:
+		case <-p.kick:
+		}
+		p.flush(ctx)
+	}
+}
+
+func (p *logPipe) flush(ctx context.Context) {
+	p.mu.Lock()
+	if p.dropped > 0 {
+		p.seq++
+		p.buf = append(p.buf, v1.LogLine{Seq: p.seq, Time: time.Now().UTC(), Stream: StreamMcpd,
+			Line: fmt.Sprintf("[mcpd: %d log lines dropped: the server wrote faster than they could be stored]", p.dropped)})
+		p.dropped = 0
+	}
+	batch := p.buf
+	p.buf, p.bufBytes = nil, 0
+	last := p.seq
+	p.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	if err := p.st.AppendLogs(ctx, p.id, batch); err != nil {
+		// The lines are lost, not retried: a failing store must not make
+		// the buffer grow. The gap in seq shows where.
+		p.log.Warn("instance log lines not stored", "instance", p.id, "lines", len(batch), "err", err)
+		return
+	}
+	if p.written != nil {
+		p.written(len(batch))
+	}
+	if p.notify != nil {
+		p.notify(p.id)
+	}
+	// Trim in steps of a tenth of the retention, not on every batch.
+	if over := last - p.retention; over > p.trimmed+p.retention/10 {
+		if err := p.st.TrimLogs(ctx, p.id, over); err != nil {
+			p.log.Warn("instance log not trimmed", "instance", p.id, "err", err)
+			return
+		}
+		p.trimmed = over
+	}
+}

@@ -1,0 +1,613 @@
+package instance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcpctl/mcpctl/internal/store"
+	"github.com/mcpctl/mcpctl/internal/workload"
+	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+type cmdKind int
+
+const (
+	cmdStop     cmdKind = iota + 1 // stop for good
+	cmdRestart                     // stop and start again, no backoff
+	cmdHandOver                    // stop; another node owns the record now
+)
+
+type command struct {
+	kind   cmdKind
+	drain  time.Duration
+	reason string
+	done   chan struct{} // closed when carried out; may be nil
+}
+
+// outcome is how one run of an instance ended.
+type outcome struct {
+	kind     string // "exited", "unhealthy", "failed", "command", "shutdown"
+	cmd      command
+	msg      string
+	exitCode *int
+	running  bool // the runtime still has the instance
+	ranFor   time.Duration
+}
+
+// runner supervises one instance on this node: start, MCP session,
+// probes, restarts with backoff, stop.
+type runner struct {
+	m      *Manager
+	id     string
+	server string
+
+	mu      sync.Mutex
+	pending []command
+	wake    chan struct{}
+	ver     int64
+	cs      *mcp.ClientSession
+	pipe    *logPipe
+}
+
+func newRunner(m *Manager, in v1.Instance) *runner {
+	return &runner{m: m, id: in.ID, server: in.Server, wake: make(chan struct{}, 1)}
+}
+
+// request queues a command; it never blocks.
+func (r *runner) request(c command) {
+	r.mu.Lock()
+	r.pending = append(r.pending, c)
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// next takes the most important queued command: stop and hand-over win
+// over restart.
+func (r *runner) next() (command, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.pending) == 0 {
+		return command{}, false
+	}
+	best := 0
+	for i, c := range r.pending {
+		if c.kind != cmdRestart && r.pending[best].kind == cmdRestart {
+			best = i
+		}
+	}
+	c := r.pending[best]
+	r.pending = append(r.pending[:best], r.pending[best+1:]...)
+	if len(r.pending) > 0 {
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
+	}
+	return c, true
+}
+
+// closeAll closes the done channels of every queued command (the runner
+// is ending: they are moot).
+func (r *runner) closeAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.pending {
+		if c.done != nil {
+			close(c.done)
+		}
+	}
+	r.pending = nil
+}
+
+func (r *runner) version() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ver
+}
+
+func (r *runner) session() *mcp.ClientSession {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cs
+}
+
+func (r *runner) setSession(cs *mcp.ClientSession) {
+	r.mu.Lock()
+	r.cs = cs
+	r.mu.Unlock()
+}
+
+var errNotMine = errors.New("instance is owned by another node")
+
+// update changes the instance record if this node still owns it.
+func (r *runner) update(fn func(in *v1.Instance)) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := r.m.st.UpdateInstance(ctx, r.id, func(in *v1.Instance) error {
+		if in.Node != r.m.cfg.Node {
+			return errNotMine
+		}
+		fn(in)
+		in.UpdatedAt = time.Now().UTC()
+		return nil
+	})
+	if err != nil && !errors.Is(err, errNotMine) && !errors.Is(err, store.ErrNotFound) {
+		r.m.log.Warn("instance state not recorded", "instance", r.id, "err", err)
+	}
+	return err
+}
+
+func (r *runner) event(typ, reason, msg string) func(in *v1.Instance) {
+	return func(in *v1.Instance) { in.AddEvent(time.Now().UTC(), typ, reason, msg) }
+}
+
+func (r *runner) run(ctx context.Context, adopt bool, why string) {
+	defer r.closeAll()
+	defer r.m.metrics.forget(r.server, r.id)
+	pipe, err := newLogPipe(ctx, r.id, r.m.st, r.m.log, r.m.cfg.LogRetention, r.m.logged, func(n int) { r.m.metrics.LogLines.Add(float64(n)) })
+	if err != nil {
+		r.m.log.Warn("instance not started", "instance", r.id, "err", err)
+		return
+	}
+	r.pipe = pipe
+	logCtx, stopLogs := context.WithCancel(context.Background())
+	logsDone := make(chan struct{})
+	go func() { defer close(logsDone); pipe.run(logCtx) }()
+	defer func() { stopLogs(); <-logsDone }()
+	if why != "" {
+		pipe.note("mcpd: %s; taking the instance over", why)
+	}
+
+	crashes := 0
+	for first := true; ; first = false {
+		out := r.once(ctx, adopt && first)
+		switch {
+		case out.kind == "shutdown":
+			r.shutdown(out)
+			return
+		case out.kind == "command":
+			c := out.cmd
+			if out.running {
+				r.stopRuntime(c.drain)
+			}
+			switch c.kind {
+			case cmdStop:
+				r.finishStop(c.reason)
+				closeDone(c)
+				return
+			case cmdHandOver:
+				closeDone(c)
+				return
+			}
+			r.m.metrics.Restarts.WithLabelValues(r.server).Inc()
+			_ = r.update(func(in *v1.Instance) {
+				in.Restarts++
+				in.State, in.Message = v1.InstancePending, c.reason
+				r.event(v1.EventNormal, "Restarting", c.reason)(in)
+			})
+			pipe.note("mcpd: restarting: %s", c.reason)
+			closeDone(c)
+			crashes = 0
+			continue
+		}
+		// exited, unhealthy or failed: back off, then start again.
+		if out.running {
+			r.stopRuntime(0)
+		}
+		if out.ranFor >= r.m.cfg.BackoffReset {
+			crashes = 0
+		}
+		crashes++
+		delay := backoff(crashes, r.m.cfg.BackoffBase, r.m.cfg.BackoffMax)
+		next := time.Now().Add(delay).UTC()
+		reason := map[string]string{"exited": "Exited", "unhealthy": "Unhealthy", "failed": "Failed"}[out.kind]
+		_ = r.update(func(in *v1.Instance) {
+			in.State, in.Message, in.ExitCode, in.NextStartAt = v1.InstanceFailed, out.msg, out.exitCode, next
+			in.Health.Readiness, in.Health.Liveness = false, false
+			r.event(v1.EventWarning, reason, out.msg)(in)
+			r.event(v1.EventWarning, "BackOff", fmt.Sprintf("starting again in %s (crash %d in a row)", delay, crashes))(in)
+		})
+		r.m.metrics.Up.WithLabelValues(r.server, r.id).Set(0)
+		r.m.metrics.Ready.WithLabelValues(r.server, r.id).Set(0)
+		pipe.note("mcpd: %s; starting again in %s", out.msg, delay)
+		c, ok := r.sleep(ctx, delay)
+		if ctx.Err() != nil {
+			return
+		}
+		if ok {
+			switch c.kind {
+			case cmdStop:
+				r.finishStop(c.reason)
+				closeDone(c)
+				return
+			case cmdHandOver:
+				closeDone(c)
+				return
+			}
+			closeDone(c)
+		}
+		r.m.metrics.Restarts.WithLabelValues(r.server).Inc()
+		_ = r.update(func(in *v1.Instance) {
+			in.Restarts++
+			in.State, in.NextStartAt = v1.InstancePending, time.Time{}
+		})
+	}
+}
+
+func closeDone(c command) {
+	if c.done != nil {
+		close(c.done)
+	}
+}
+
+// backoff is base·2^(n-1), capped.
+func backoff(n int, base, maxDelay time.Duration) time.Duration {
+	d := base
+	for i := 1; i < n && d < maxDelay; i++ {
+		d *= 2
+	}
+	return min(d, maxDelay)
+}
+
+// sleep waits d, or until a command or the end of ctx.
+func (r *runner) sleep(ctx context.Context, d time.Duration) (command, bool) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		if c, ok := r.next(); ok {
+			return c, true
+		}
+		select {
+		case <-t.C:
+			return command{}, false
+		case <-ctx.Done():
+			return command{}, false
+		case <-r.wake:
+		}
+	}
+}
+
+func (r *runner) runtime() (workload.Runtime, *server, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := r.m.st.GetResource(ctx, store.ResourceKey{Kind: "Server", Name: r.server})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := parseServer(res)
+	if err != nil {
+		return nil, nil, err
+	}
+	rt := r.m.runtimes[s.Spec.Runtime]
+	if rt == nil {
+		return nil, s, fmt.Errorf("%w: the %s runtime is not available on this mcpd", errConfig, s.Spec.Runtime)
+	}
+	return rt, s, nil
+}
+
+// once starts (or adopts) the instance and supervises it until it ends.
+func (r *runner) once(ctx context.Context, adopt bool) outcome {
+	if c, ok := r.next(); ok {
+		return outcome{kind: "command", cmd: c}
+	}
+	rt, s, err := r.runtime()
+	if err != nil {
+		return outcome{kind: "failed", msg: err.Error()}
+	}
+	if s == nil {
+		return outcome{kind: "command", cmd: command{kind: cmdStop, reason: "its server was deleted"}}
+	}
+	r.mu.Lock()
+	r.ver = s.Version
+	r.mu.Unlock()
+	var st workload.Status
+	adopted := false
+	if adopt {
+		st, err = rt.Adopt(ctx, r.id, workload.AdoptOptions{Log: r.pipe.add, Since: time.Now().Add(-time.Second)})
+		adopted = err == nil
+	}
+	if !adopted {
+		// Whatever an earlier mcpd left under this id goes first.
+		if _, err := rt.Stop(ctx, r.id, workload.StopOptions{Drain: r.m.cfg.Drain}); err != nil && !errors.Is(err, workload.ErrNotFound) {
+			return outcome{kind: "failed", msg: "cannot stop what an earlier run left: " + err.Error()}
+		}
+		ws, err := workloadSpec(ctx, r.m.st, r.m.keys, s, r.id, r.pipe.add)
+		if err != nil {
+			return outcome{kind: "failed", msg: err.Error()}
+		}
+		_ = r.update(func(in *v1.Instance) { in.State, in.Message, in.Runtime = v1.InstancePending, "starting", rt.Name() })
+		if st, err = rt.Start(ctx, ws); err != nil {
+			msg := "start: " + err.Error()
+			if errors.Is(err, workload.ErrUnavailable) {
+				msg = "the " + rt.Name() + " runtime is unavailable: " + err.Error()
+			}
+			return outcome{kind: "failed", msg: msg}
+		}
+	}
+	return r.supervise(ctx, rt, s, st, adopted)
+}
+
+type connected struct {
+	cs  *mcp.ClientSession
+	err error
+}
+
+type probed struct {
+	took time.Duration
+	err  error
+}
+
+// supervise connects over MCP, probes, and waits for the instance to end
+// or a command.
+func (r *runner) supervise(ctx context.Context, rt workload.Runtime, s *server, st workload.Status, adopted bool) outcome {
+	started := time.Now()
+	what, reason := "started", "Started"
+	if adopted {
+		what, reason = "adopted after an mcpd restart", "Adopted"
+	}
+	_ = r.update(func(in *v1.Instance) {
+		in.State, in.Message, in.RuntimeID, in.Runtime = v1.InstanceStarting, what, st.RuntimeID, rt.Name()
+		if !adopted || in.StartedAt.IsZero() {
+			in.StartedAt = st.StartedAt
+		}
+		in.ReadyAt, in.StoppedAt, in.NextStartAt, in.ExitCode = time.Time{}, time.Time{}, time.Time{}, nil
+		in.Health = v1.InstanceHealth{Status: v1.HealthUnknown, Liveness: true, AlertThreshold: probeOf(&s.Spec, r.m.cfg.Probe).Threshold}
+		r.event(v1.EventNormal, reason, fmt.Sprintf("%s on %s (%s)", what, rt.Name(), st.RuntimeID))(in)
+	})
+	r.pipe.note("mcpd: instance %s on %s (%s)", what, rt.Name(), st.RuntimeID)
+	r.m.metrics.Up.WithLabelValues(r.server, r.id).Set(1)
+
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	exited := make(chan workload.Status, 1)
+	go func() {
+		if fin, err := rt.Wait(sctx, r.id); err == nil {
+			exited <- fin
+		}
+	}()
+	conn := make(chan connected, 1)
+	go func() { cs, err := r.connect(sctx, rt); conn <- connected{cs, err} }()
+	defer func() {
+		if cs := r.session(); cs != nil {
+			r.setSession(nil)
+			cs.Close()
+		}
+	}()
+
+	p := probeOf(&s.Spec, r.m.cfg.Probe)
+	var (
+		ticker   *time.Ticker
+		tick     <-chan time.Time
+		probing  chan probed
+		failures int
+		ready    bool
+	)
+	defer func() {
+		if ticker != nil {
+			ticker.Stop()
+		}
+	}()
+	startProbe := func() {
+		if probing != nil {
+			return
+		}
+		probing = make(chan probed, 1)
+		cs, ch := r.session(), probing
+		go func() { took, err := runProbe(sctx, cs, p); ch <- probed{took, err} }()
+	}
+	end := func(o outcome) outcome {
+		o.ranFor = time.Since(started)
+		return o
+	}
+	for {
+		if c, ok := r.next(); ok {
+			return end(outcome{kind: "command", cmd: c, running: true})
+		}
+		select {
+		case <-ctx.Done():
+			return end(outcome{kind: "shutdown", running: true})
+		case <-r.wake:
+		case fin := <-exited:
+			return end(exitOutcome(fin))
+		case c := <-conn:
+			if c.err != nil {
+				return end(outcome{kind: "unhealthy", running: true, msg: "no MCP answer: " + c.err.Error()})
+			}
+			r.setSession(c.cs)
+			startProbe()
+			ticker = time.NewTicker(p.Interval)
+			tick = ticker.C
+		case <-tick:
+			startProbe()
+		case res := <-probing:
+			probing = nil
+			outcomeLabel := "ok"
+			if res.err != nil {
+				outcomeLabel = "error"
+				failures++
+			} else {
+				failures = 0
+			}
+			r.m.metrics.ProbeDuration.WithLabelValues(r.server, outcomeLabel).Observe(res.took.Seconds())
+			r.m.metrics.ConsecutiveFailures.WithLabelValues(r.server, r.id).Set(float64(failures))
+			becameReady := res.err == nil && !ready
+			ready = res.err == nil
+			r.m.metrics.Ready.WithLabelValues(r.server, r.id).Set(b2f(ready))
+			_ = r.update(func(in *v1.Instance) {
+				h := &in.Health
+				h.LastChecked, h.Readiness, h.Liveness = time.Now().UTC(), ready, true
+				h.ConsecutiveFailures, h.AlertThreshold = failures, p.Threshold
+				h.LatencyMillis = float64(res.took.Microseconds()) / 1000
+				h.LastError = ""
+				switch {
+				case res.err != nil:
+					h.LastError = res.err.Error()
+					if failures >= p.Threshold {
+						h.Status = v1.HealthUnhealthy
+						in.State, in.Message = v1.InstanceUnhealthy, fmt.Sprintf("%d health probes failed in a row", failures)
+					}
+				default:
+					h.Status = v1.HealthHealthy
+					if becameReady {
+						in.State, in.Message = v1.InstanceRunning, ""
+						in.ReadyAt = time.Now().UTC()
+						r.event(v1.EventNormal, "Ready", fmt.Sprintf("ready %s after start", time.Since(started).Round(time.Millisecond)))(in)
+					}
+				}
+			})
+			if res.err != nil && failures >= p.Threshold {
+				return end(outcome{kind: "unhealthy", running: true,
+					msg: fmt.Sprintf("%d health probes failed in a row (last: %v)", failures, res.err)})
+			}
+		}
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func exitOutcome(fin workload.Status) outcome {
+	code := fin.ExitCode
+	msg := fmt.Sprintf("exited with code %d", code)
+	if fin.Reason != "" {
+		msg += " (" + fin.Reason + ")"
+	}
+	return outcome{kind: "exited", msg: msg, exitCode: &code, running: true}
+}
+
+// connect opens the MCP client session: for HTTP servers it retries until
+// the server listens, within the start timeout.
+func (r *runner) connect(ctx context.Context, rt workload.Runtime) (*mcp.ClientSession, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.m.cfg.StartTimeout)
+	defer cancel()
+	client := mcp.NewClient(&mcp.Implementation{Name: "mcpd", Version: v1.Version}, nil)
+	for {
+		tr, err := rt.Connect(ctx, r.id)
+		if err != nil {
+			return nil, err
+		}
+		cs, err := client.Connect(ctx, tr, nil)
+		if err == nil {
+			return cs, nil
+		}
+		if _, isIO := tr.(*mcp.IOTransport); isIO || ctx.Err() != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("no answer to initialize within %s", r.m.cfg.StartTimeout)
+			}
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("no answer to initialize within %s: %w", r.m.cfg.StartTimeout, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// runProbe runs one health probe over the instance's session.
+func runProbe(ctx context.Context, cs *mcp.ClientSession, p probe) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
+	defer cancel()
+	start := time.Now()
+	if p.Tool == "" {
+		_, err := cs.ListTools(ctx, nil)
+		return time.Since(start), wrapProbe("tools/list", err, ctx)
+	}
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: p.Tool, Arguments: p.Arguments})
+	took := time.Since(start)
+	if err != nil {
+		return took, wrapProbe("tool "+p.Tool, err, ctx)
+	}
+	if res.IsError {
+		var text []string
+		for _, c := range res.Content {
+			if tc, ok := c.(*mcp.TextContent); ok {
+				text = append(text, tc.Text)
+			}
+		}
+		return took, fmt.Errorf("tool %s answered an error: %s", p.Tool, strings.Join(text, " "))
+	}
+	return took, nil
+}
+
+func wrapProbe(what string, err error, ctx context.Context) error {
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: no answer within the probe timeout", what)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// stopRuntime stops and releases the instance in its runtime.
+func (r *runner) stopRuntime(drain time.Duration) {
+	if drain <= 0 {
+		drain = r.m.cfg.Drain
+	}
+	if cs := r.session(); cs != nil {
+		r.setSession(nil)
+		cs.Close()
+	}
+	rt, _, _ := r.runtime()
+	if rt == nil {
+		for _, x := range r.m.runtimes {
+			if _, err := x.Inspect(context.Background(), r.id); err == nil {
+				rt = x
+				break
+			}
+		}
+	}
+	if rt == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), drain+30*time.Second)
+	defer cancel()
+	if _, err := rt.Stop(ctx, r.id, workload.StopOptions{Drain: drain}); err != nil && !errors.Is(err, workload.ErrNotFound) {
+		r.m.log.Warn("instance not stopped cleanly", "instance", r.id, "err", err)
+	}
+}
+
+func (r *runner) finishStop(reason string) {
+	r.pipe.note("mcpd: stopped: %s", reason)
+	_ = r.update(func(in *v1.Instance) {
+		now := time.Now().UTC()
+		in.State, in.Message, in.StoppedAt, in.NextStartAt = v1.InstanceStopped, reason, now, time.Time{}
+		in.Health.Readiness, in.Health.Liveness = false, false
+		in.AddEvent(now, v1.EventNormal, "Stopped", reason)
+	})
+}
+
+// shutdown handles the end of mcpd: detachable instances keep running for
+// the next mcpd to adopt; the rest stop and start again with mcpd.
+func (r *runner) shutdown(out outcome) {
+	rt, _, _ := r.runtime()
+	if out.running && rt != nil && workload.Detachable(rt) {
+		r.pipe.note("mcpd: mcpd is stopping; the instance keeps running and is adopted at the next start")
+		return
+	}
+	if out.running {
+		r.stopRuntime(0)
+	}
+	r.pipe.note("mcpd: mcpd is stopping; the instance starts again with it")
+	_ = r.update(func(in *v1.Instance) {
+		in.State, in.Message = v1.InstancePending, "mcpd stopped; the instance starts again when it is back"
+		in.Health.Readiness, in.Health.Liveness = false, false
+		r.event(v1.EventNormal, "Stopped", "mcpd stopped")(in)
+	})
+}
