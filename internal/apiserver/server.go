@@ -49,6 +49,8 @@ type Deps struct {
 	Log     *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Instances runs instances; nil when this mcpd runs none.
+	Instances Instances
 }
 
 // Server serves the API; it is an http.Handler.
@@ -62,6 +64,8 @@ type Server struct {
 	secrets *secret.Keyring
 	log     *slog.Logger
 	now     func() time.Time
+	// instances is nil when this mcpd runs none (MCPD_INSTANCES=off).
+	instances Instances
 
 	limiter, loginIP, loginEmail *limiter
 	// public are the /api paths that need no bearer.
@@ -86,7 +90,7 @@ type route struct {
 
 // New builds the handler with its middleware stack.
 func New(cfg Config, d Deps) *Server {
-	s := &Server{cfg: cfg, store: d.Store, auth: d.Auth, authz: d.Authz, audit: d.Audit, metrics: d.Metrics, secrets: d.Secrets, log: d.Log, now: d.Now,
+	s := &Server{cfg: cfg, store: d.Store, auth: d.Auth, authz: d.Authz, audit: d.Audit, metrics: d.Metrics, secrets: d.Secrets, log: d.Log, now: d.Now, instances: d.Instances,
 		public: map[string]bool{}, actions: map[string]string{}, mux: http.NewServeMux(), maxScan: 5000}
 	if s.now == nil {
 		s.now = time.Now
@@ -113,6 +117,7 @@ func New(cfg Config, d Deps) *Server {
 	routes = append(routes, s.resourceRoutes()...)
 	routes = append(routes, s.userRoutes()...)
 	routes = append(routes, s.tokenRoutes()...)
+	routes = append(routes, s.instanceRoutes()...)
 	mux := s.mux
 	methods := map[string][]string{}
 	for _, rt := range routes {

@@ -283,8 +283,17 @@ func (s *Server) writeObjects(ctx context.Context, ops []writeOp, onConflict str
 	}
 	if !dry {
 		s.invalidateFor(results)
+		s.instancesChanged()
 	}
 	return results, nil
+}
+
+// instancesChanged asks the instance manager to reconcile now rather than
+// at its next pass: a server, or a secret its env names, may have changed.
+func (s *Server) instancesChanged() {
+	if s.instances != nil {
+		s.instances.Trigger()
+	}
 }
 
 // invalidateFor rebuilds the RBAC policy at once when a write changed a
@@ -769,6 +778,7 @@ func (s *Server) deleteCascade(ctx context.Context, key store.ResourceKey, casca
 		if key.Kind == "Group" || key.Kind == "RbacDefinition" {
 			s.authz.Invalidate()
 		}
+		s.instancesChanged()
 	}
 	return out, err
 }

@@ -80,6 +80,16 @@ type Config struct {
 	// SecretKey holds the keys that encrypt Secret values (MCPD_SECRET_KEY);
 	// empty means the key file DATA_DIR/secret-key.
 	SecretKey string
+	// Instances says whether this mcpd runs server instances (MCPD_INSTANCES).
+	Instances bool
+	// NodeName names this mcpd among replicas; empty means the name kept
+	// in DATA_DIR/node-name (MCPD_NODE_NAME).
+	NodeName string
+	// LogRetention is how many log lines an instance keeps (MCPD_LOG_RETENTION).
+	LogRetention int
+	// BackoffBase and BackoffMax bound the crash-loop backoff
+	// (MCPD_RESTART_BACKOFF_BASE, MCPD_RESTART_BACKOFF_MAX).
+	BackoffBase, BackoffMax time.Duration
 }
 
 // SecretKeyFile is where the secret key lives when MCPD_SECRET_KEY is unset.
@@ -111,6 +121,11 @@ var Vars = []Var{
 	{"MCPD_BOOTSTRAP_ADMIN_PASSWORD", "(generated, written to DATA_DIR/bootstrap-admin-password)", "at least 12 characters"},
 	{"MCPD_TRUST_PROXY", "false", "true, false: take the client IP from X-Forwarded-For"},
 	{"MCPD_SECRET_KEY", "(empty: key file DATA_DIR/secret-key, created 0600 on first start)", "base64 of 32 random bytes (`openssl rand -base64 32`); a comma-separated list during rotation, the first encrypts"},
+	{"MCPD_INSTANCES", "on", "on, off (off: this mcpd runs no server instances, only serves the API)"},
+	{"MCPD_NODE_NAME", "(generated, kept in DATA_DIR/node-name)", "lower-case letters, digits and -, up to 63; unique per replica"},
+	{"MCPD_LOG_RETENTION", "10000", "log lines kept per instance, 100..1000000"},
+	{"MCPD_RESTART_BACKOFF_BASE", "1s", "Go duration, 10ms..1m: the first crash-loop delay, doubled per crash"},
+	{"MCPD_RESTART_BACKOFF_MAX", "5m", "Go duration, 100ms..1h: the longest crash-loop delay"},
 }
 
 // Load reads the configuration from getenv (os.Getenv in production) and
@@ -175,6 +190,16 @@ func Load(getenv func(string) string) (*Config, error) {
 			p.failSecret("MCPD_SECRET_KEY", err.Error())
 		}
 	}
+	c.Instances = p.oneOf("MCPD_INSTANCES", "on", "on", "off") == "on"
+	c.NodeName = p.str("MCPD_NODE_NAME", "")
+	if c.NodeName != "" {
+		if msg := v1.ValidateName(c.NodeName); msg != "" {
+			p.fail("MCPD_NODE_NAME", c.NodeName, msg)
+		}
+	}
+	c.LogRetention = p.integer("MCPD_LOG_RETENTION", 10000, 100, 1000000)
+	c.BackoffBase = p.duration("MCPD_RESTART_BACKOFF_BASE", time.Second, 10*time.Millisecond, time.Minute)
+	c.BackoffMax = p.duration("MCPD_RESTART_BACKOFF_MAX", 5*time.Minute, 100*time.Millisecond, time.Hour)
 	if err := errors.Join(p.errs...); err != nil {
 		return nil, err
 	}

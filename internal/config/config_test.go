@@ -37,6 +37,10 @@ func defaults() *config.Config {
 		AuthCacheTTL:        5 * time.Second,
 		AuditQueueSize:      10000,
 		BootstrapAdminEmail: "admin@mcpctl.local",
+		Instances:           true,
+		LogRetention:        10000,
+		BackoffBase:         time.Second,
+		BackoffMax:          5 * time.Minute,
 	}
 }
 
@@ -368,13 +372,18 @@ func TestLoadInvalidValues(t *testing.T) {
 func TestLoadReportsEveryProblem(t *testing.T) {
 	t.Parallel()
 	bad := map[string]string{
-		"MCPD_LISTEN":           "nonsense",
-		"MCPD_ENV":              "staging",
-		"MCPD_LOG_LEVEL":        "loud",
-		"MCPD_RATE_LIMIT":       "abc",
-		"MCPD_BODY_LIMIT":       "1TB",
-		"MCPD_AUDIT_QUEUE_SIZE": "5",
-		"MCPD_TRUST_PROXY":      "maybe",
+		"MCPD_LISTEN":               "nonsense",
+		"MCPD_ENV":                  "staging",
+		"MCPD_LOG_LEVEL":            "loud",
+		"MCPD_RATE_LIMIT":           "abc",
+		"MCPD_BODY_LIMIT":           "1TB",
+		"MCPD_AUDIT_QUEUE_SIZE":     "5",
+		"MCPD_TRUST_PROXY":          "maybe",
+		"MCPD_INSTANCES":            "sometimes",
+		"MCPD_NODE_NAME":            "Node_1",
+		"MCPD_LOG_RETENTION":        "5",
+		"MCPD_RESTART_BACKOFF_BASE": "1ms",
+		"MCPD_RESTART_BACKOFF_MAX":  "2h",
 	}
 	_, err := config.Load(env(bad))
 	if err == nil {

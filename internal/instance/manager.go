@@ -335,7 +335,7 @@ func (m *Manager) reconcileServer(ctx context.Context, name string, s *server, r
 	if s != nil {
 		m.mu.Lock()
 		for _, r := range m.runners {
-			if r.server == name && r.version() != 0 && r.version() != s.Version {
+			if h := r.specHash(); r.server == name && h != "" && h != s.Hash {
 				r.request(command{kind: cmdRestart, reason: "the server's spec changed"})
 			}
 		}

@@ -286,3 +286,21 @@ func TestFailingProbeRestartsTheInstance(t *testing.T) {
 		t.Errorf("no Unhealthy event: %+v", in.Events)
 	}
 }
+
+// A change of replicas or health check leaves running instances alone; a
+// change of what runs (args, env) replaces them.
+func TestSpecChangesRestartOnlyWhenTheyMatter(t *testing.T) {
+	e := newEnv(t)
+	e.manager(t)
+	e.server(t, "s", 1)
+	first := e.waitFor(t, "s", "running", func(l []v1.Instance) bool { return count(l, v1.InstanceRunning) == 1 })[0]
+	e.server(t, "s", 2)
+	e.waitFor(t, "s", "2 running", func(l []v1.Instance) bool { return count(l, v1.InstanceRunning) == 2 })
+	if in, _ := e.st.GetInstance(t.Context(), first.ID); in.Restarts != 0 || in.RuntimeID != first.RuntimeID {
+		t.Errorf("scaling up restarted the first instance: %+v", in)
+	}
+	e.server(t, "s", 2, "-log-lines", "1")
+	e.waitFor(t, "s", "both restarted", func(l []v1.Instance) bool {
+		return count(l, v1.InstanceRunning) == 2 && l[0].Restarts == 1 && l[1].Restarts == 1
+	})
+}

@@ -49,7 +49,7 @@ type runner struct {
 	mu      sync.Mutex
 	pending []command
 	wake    chan struct{}
-	ver     int64
+	hash    string
 	cs      *mcp.ClientSession
 	pipe    *logPipe
 }
@@ -107,10 +107,12 @@ func (r *runner) closeAll() {
 	r.pending = nil
 }
 
-func (r *runner) version() int64 {
+// specHash is the hash of the server spec the instance runs ("" before
+// its first start).
+func (r *runner) specHash() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.ver
+	return r.hash
 }
 
 func (r *runner) session() *mcp.ClientSession {
@@ -309,7 +311,7 @@ func (r *runner) once(ctx context.Context, adopt bool) outcome {
 		return outcome{kind: "command", cmd: command{kind: cmdStop, reason: "its server was deleted"}}
 	}
 	r.mu.Lock()
-	r.ver = s.Version
+	r.hash = s.Hash
 	r.mu.Unlock()
 	var st workload.Status
 	adopted := false

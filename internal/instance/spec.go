@@ -2,6 +2,8 @@ package instance
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,9 +17,11 @@ import (
 
 // server is a Server resource as the manager uses it.
 type server struct {
-	Name    string
-	Version int64
-	Spec    v1.ServerSpec
+	Name string
+	Spec v1.ServerSpec
+	// Hash identifies what an instance runs: the spec without replicas and
+	// health check, whose changes need no restart.
+	Hash string
 }
 
 // runs reports whether mcpd runs instances of the server (a URL server
@@ -37,7 +41,14 @@ func parseServer(r store.Resource) (*server, error) {
 		return nil, fmt.Errorf("stored spec of server %s: %w", r.Name, err)
 	}
 	spec.Default()
-	return &server{Name: r.Name, Version: r.Version, Spec: spec}, nil
+	run := spec
+	run.Replicas, run.HealthCheck = nil, nil
+	b, err := json.Marshal(run)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(b)
+	return &server{Name: r.Name, Spec: spec, Hash: hex.EncodeToString(sum[:8])}, nil
 }
 
 // probe is a server's health check with its defaults filled in.

@@ -182,10 +182,18 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 		audit.Counters{Written: metrics.AuditWritten, Dropped: metrics.AuditDropped, WriteErrors: metrics.AuditWriteErrors})
 	authn := auth.New(auth.Config{SessionTTL: cfg.SessionTTL, CacheTTL: cfg.AuthCacheTTL}, st)
 	authorizer := authz.New(authz.Config{CacheTTL: cfg.AuthCacheTTL}, st)
+	mgr, err := instances(cfg, st, keys, metrics, log)
+	if err != nil {
+		return err
+	}
+	deps := apiserver.Deps{Store: st, Auth: authn, Authz: authorizer, Audit: writer, Metrics: metrics, Secrets: keys, Log: log}
+	if mgr != nil {
+		deps.Instances = mgr
+	}
 	api := apiserver.New(apiserver.Config{
 		Production: cfg.Environment == config.Production, CORSOrigins: cfg.CORSOrigins,
 		RateLimit: cfg.RateLimit, LoginRateLimit: cfg.LoginRateLimit, BodyLimit: cfg.BodyLimit, TrustProxy: cfg.TrustProxy,
-	}, apiserver.Deps{Store: st, Auth: authn, Authz: authorizer, Audit: writer, Metrics: metrics, Secrets: keys, Log: log})
+	}, deps)
 
 	srv := &http.Server{
 		Handler:           api,
@@ -214,11 +222,16 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 	go sessionJanitor(janitorCtx, st, log)
 	usageDone := make(chan struct{})
 	go func() { defer close(usageDone); flushTokenUsage(janitorCtx, authn, log) }()
+	instancesCtx, stopInstances := context.WithCancel(context.Background())
+	defer stopInstances()
+	instancesDone := runInstances(instancesCtx, mgr)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	select {
 	case err := <-serveErr:
+		stopInstances()
+		instancesDone()
 		writer.Close(context.Background())
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
@@ -240,6 +253,11 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 		gcancel()
 	}
 	<-serveErr
+	// Instances stop after the last request: process instances are
+	// stopped (and start again with mcpd), containers keep running.
+	log.Info("stopping instances")
+	stopInstances()
+	instancesDone()
 	stopJanitor()
 	<-usageDone
 	fctx, fcancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -74,6 +74,9 @@ func launchMcpd(t testing.TB, dataDir string, env ...string) (*mcpd, error) {
 		"PATH=" + os.Getenv("PATH"), "HOME=" + dataDir,
 		"MCPD_LISTEN=127.0.0.1:0", "MCPD_DATA_DIR=" + dataDir, "MCPD_LOG_FORMAT=json",
 		"MCPD_BOOTSTRAP_ADMIN_EMAIL=" + adminEmail, "MCPD_BOOTSTRAP_ADMIN_PASSWORD=" + adminPassword,
+		// Tests of resources apply servers (npx ones among them) without
+		// wanting them run; instance tests pass MCPD_INSTANCES=on.
+		"MCPD_INSTANCES=off",
 	}, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -32,6 +32,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Tokens", func(t *testing.T) { testTokens(t, open(t)) })
 	t.Run("UserAdmin", func(t *testing.T) { testUserAdmin(t, open(t)) })
 	t.Run("AuditTokens", func(t *testing.T) { testAuditTokens(t, open(t)) })
+	t.Run("Instances", func(t *testing.T) { testInstances(t, open(t)) })
+	t.Run("InstanceLogs", func(t *testing.T) { testInstanceLogs(t, open(t)) })
+	t.Run("Leases", func(t *testing.T) { testLeases(t, open(t)) })
 }
 
 var t0 = time.Date(2026, 11, 1, 12, 0, 0, 123456000, time.UTC)

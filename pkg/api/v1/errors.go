@@ -22,6 +22,8 @@ const (
 	// CodeSecretKeyUnavailable: a secret value is encrypted with a key
 	// mcpd does not have.
 	CodeSecretKeyUnavailable = "SECRET_KEY_UNAVAILABLE"
+	// CodeInstancesDisabled: this mcpd runs no instances (MCPD_INSTANCES=off).
+	CodeInstancesDisabled = "INSTANCES_DISABLED"
 )
 
 // Error is the body of every non-2xx answer of /api/v1 (DESIGN.md §6).
