@@ -46,6 +46,9 @@ func describeRun(ctx context.Context, o *DescribeOptions) error {
 	if isUsers(o.Kind) {
 		return describeUsers(ctx, o)
 	}
+	if isInstances(o.Kind) {
+		return describeInstances(ctx, o)
+	}
 	if k, ok := v1.LookupKind(o.Kind); ok && isTokens(k) {
 		return describeTokens(ctx, o)
 	}

@@ -83,6 +83,9 @@ type GetOptions struct {
 	Project       string
 	AllProjects   bool
 	Reveal        bool
+	// Server and AllInstances narrow or widen a listing of instances.
+	Server       string
+	AllInstances bool
 	// Now is the clock for AGE; nil means time.Now.
 	Now func() time.Time
 }
@@ -123,6 +126,8 @@ Secret values are shown only with --reveal.`,
 	cmd.Flags().StringVarP(&o.Project, "project", "p", "", "the project (prompts; for servers: the servers it uses; for all: everything it uses)")
 	cmd.Flags().BoolVarP(&o.AllProjects, "all-projects", "A", false, "every project (the default for lists)")
 	cmd.Flags().BoolVar(&o.Reveal, "reveal", false, "show secret values")
+	cmd.Flags().StringVar(&o.Server, "server", "", "instances: only those of this server")
+	cmd.Flags().BoolVar(&o.AllInstances, "all", false, "instances: stopped ones too (kept for an hour)")
 	return cmd
 }
 
@@ -132,6 +137,12 @@ func getRun(ctx context.Context, o *GetOptions) error {
 	}
 	if isUsers(o.Kind) {
 		return getUsers(ctx, o)
+	}
+	if isInstances(o.Kind) {
+		return getInstances(ctx, o)
+	}
+	if o.Server != "" || o.AllInstances {
+		return &UsageError{Msg: "--server and --all are for instances: mcpctl get instances --server NAME"}
 	}
 	if !strings.EqualFold(o.Kind, "all") {
 		// A mistyped kind is reported before a missing login.

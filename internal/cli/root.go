@@ -92,11 +92,14 @@ const (
 // decided.
 func ExitCode(err error) int {
 	var ue *UsageError
+	var nr *notReadyError
 	switch {
 	case err == nil:
 		return ExitOK
 	case errors.As(err, &ue):
 		return ExitUsage
+	case errors.As(err, &nr):
+		return ExitNotReady
 	}
 	return ExitError
 }
@@ -137,6 +140,11 @@ Start with:  mcpctl login --mcpd-url http://127.0.0.1:3100 --email admin@mcpctl.
 		NewCmdRevoke(f),
 		NewCmdPasswd(f),
 		NewCmdAuth(f),
+		NewCmdStart(f),
+		NewCmdStop(f),
+		NewCmdRestart(f),
+		NewCmdScale(f),
+		NewCmdLogs(f),
 	)
 	return root
 }

@@ -33,20 +33,27 @@ type StatusReport struct {
 func NewCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
 	o := &StatusOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "status",
-		Short: "Show whether mcpd is reachable, its version and health, and who you are",
+		Use:   "status [INSTANCE-ID]",
+		Short: "Show whether mcpd is reachable and who you are, or an instance's health",
 		Long: `Show the current context's mcpd: reachable or not, version, database state,
 and the user you are logged in as.
 
-Exit codes: 0 reachable and logged in; 1 unreachable, degraded, or not
-logged in; 2 usage error.`,
-		Args: cobra.NoArgs,
+With an instance id, show that instance's health instead: state, readiness,
+liveness, failed probes in a row, the last probe and the uptime.
+
+Exit codes: 0 reachable and logged in (with an id: the instance is ready);
+1 unreachable, degraded, not logged in, or no such instance; 2 usage error;
+3 the instance exists but is not ready.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.Output != "text" && o.Output != "json" {
 				return &UsageError{Msg: fmt.Sprintf("-o %q is not supported: use text or json", o.Output)}
 			}
 			if runF != nil {
 				return runF(o)
+			}
+			if len(args) == 1 {
+				return instanceStatus(cmd.Context(), o, args[0])
 			}
 			return statusRun(cmd.Context(), o)
 		},

@@ -90,6 +90,11 @@ func workloadSpec(ctx context.Context, st store.Store, keys *secret.Keyring, s *
 		Command: s.Spec.Command, Args: s.Spec.Args, Image: s.Spec.Image, Port: s.Spec.Port,
 		Env: make(map[string]string, len(s.Spec.Env)), Log: log,
 	}
+	if r := s.Spec.Resources; r != nil {
+		ws.Limits.MemoryBytes, _ = v1.ParseMemory(r.Memory)
+		ws.Limits.NanoCPUs, _ = v1.ParseCPUs(r.CPUs)
+		ws.Limits.Pids = int64(r.Pids)
+	}
 	sealed := map[string]secret.Sealed{}
 	for _, e := range s.Spec.Env {
 		if e.Value != nil {

@@ -30,6 +30,7 @@ func main() {
 		logLines   = flag.Int("log-lines", 0, "write `N` numbered lines to stderr at start")
 		lineBytes  = flag.Int("line-bytes", 80, "length of each -log-lines line")
 		sleep      = flag.Bool("sleep", false, "do nothing until killed (the grandchild)")
+		logEvery   = flag.Duration("log-every", 0, "write a numbered line to stderr every `D` (\"tick 000000001\")")
 	)
 	flag.Parse()
 	if *sleep {
@@ -49,6 +50,14 @@ func main() {
 	if *exitCode >= 0 {
 		fmt.Fprintf(os.Stderr, "mcpserver: exiting with code %d as asked\n", *exitCode)
 		os.Exit(*exitCode)
+	}
+	if *logEvery > 0 {
+		go func() {
+			for i := 1; ; i++ {
+				time.Sleep(*logEvery)
+				fmt.Fprintf(os.Stderr, "tick %09d\n", i)
+			}
+		}()
 	}
 	if *spawnChild {
 		self, err := os.Executable()

@@ -202,7 +202,7 @@ func TestDecodeObjectErrors(t *testing.T) {
 				{"metadata.name", "must be a string, not a number"},
 				{"spec.args", "must be a list, not an object"},
 				{"spec.replicas", `must be an integer, not a string`},
-				{"spec.zzz", "unknown field; known fields: args, command, description, env, healthCheck, image, port, replicas, runtime, sessionMode, transport, url"},
+				{"spec.zzz", "unknown field; known fields: args, command, description, env, healthCheck, image, port, replicas, resources, runtime, sessionMode, transport, url"},
 			}},
 		{"missing spec and unknown field", `{"kind": "Server", "metadata": {"name": "a"}, "sepc": {}}`,
 			FieldErrors{{"spec", "is required"}, {"sepc", "unknown field (did you mean spec?)"}}},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -61,6 +62,62 @@ type ServerSpec struct {
 	// SessionMode is shared (default: one upstream session multiplexed) or
 	// per-session (one upstream per client session).
 	SessionMode string `json:"sessionMode,omitempty"`
+	// Resources bound each instance. The docker runtime enforces them
+	// (defaults: 512Mi memory, 1 CPU, 256 pids); the process runtime
+	// does not.
+	Resources *Resources `json:"resources,omitempty"`
+}
+
+// Resources bound one instance.
+type Resources struct {
+	// Memory such as 256Mi or 1Gi (Ki, Mi, Gi; or plain bytes): 16Mi to 64Gi.
+	Memory string `json:"memory,omitempty"`
+	// CPUs such as 0.5 or 2: 0.01 to 64.
+	CPUs string `json:"cpus,omitempty"`
+	// Pids caps processes and threads: 16 to 100000.
+	Pids int `json:"pids,omitempty"`
+}
+
+// ParseMemory reads a memory size: a number of bytes, or one with a Ki,
+// Mi or Gi suffix.
+func ParseMemory(s string) (int64, bool) {
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30} {
+		if v, ok := strings.CutSuffix(s, suffix); ok {
+			s, mult = v, m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 || n > (64<<30)/mult {
+		return 0, false
+	}
+	return n * mult, true
+}
+
+// ParseCPUs reads a CPU count such as 0.5 as billionths of a CPU.
+func ParseCPUs(s string) (int64, bool) {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f <= 0 || f > 64 {
+		return 0, false
+	}
+	return int64(f * 1e9), true
+}
+
+func (r *Resources) validate(fe *FieldErrors, path string) {
+	if r.Memory != "" {
+		if n, ok := ParseMemory(r.Memory); !ok || n < 16<<20 {
+			fe.Add(path+".memory", "must be a size from 16Mi to 64Gi such as 512Mi, not %q", r.Memory)
+		}
+	}
+	if r.CPUs != "" {
+		if n, ok := ParseCPUs(r.CPUs); !ok || n < 1e7 {
+			fe.Add(path+".cpus", "must be a number of CPUs from 0.01 to 64 such as 0.5, not %q", r.CPUs)
+		}
+	}
+	if r.Pids != 0 && (r.Pids < 16 || r.Pids > 100000) {
+		fe.Add(path+".pids", "must be from 16 to 100000, not %d", r.Pids)
+	}
 }
 
 // EnvVar is one environment variable: a literal Value or a SecretRef.
@@ -258,6 +315,12 @@ func (s *ServerSpec) validate(fe *FieldErrors, path string, template bool) {
 	}
 	if h := s.HealthCheck; h != nil {
 		h.validate(fe, path+".healthCheck")
+	}
+	if r := s.Resources; r != nil {
+		if s.URL != "" {
+			fe.Add(path+".resources", "a url server runs elsewhere; remove resources")
+		}
+		r.validate(fe, path+".resources")
 	}
 }
 

@@ -773,3 +773,42 @@ func TestPromptSpec(t *testing.T) {
 		t.Errorf("References = %v, want nil", refs)
 	}
 }
+
+func TestServerResources(t *testing.T) {
+	tests := []struct {
+		name string
+		r    Resources
+		url  bool
+		want FieldErrors
+	}{
+		{"all set", Resources{Memory: "256Mi", CPUs: "0.5", Pids: 128}, false, nil},
+		{"bytes and Gi", Resources{Memory: "1Gi"}, false, nil},
+		{"plain bytes", Resources{Memory: "33554432"}, false, nil},
+		{"too little memory", Resources{Memory: "1Mi"}, false, FieldErrors{{"spec.resources.memory", `must be a size from 16Mi to 64Gi such as 512Mi, not "1Mi"`}}},
+		{"unknown unit", Resources{Memory: "1GB"}, false, FieldErrors{{"spec.resources.memory", `must be a size from 16Mi to 64Gi such as 512Mi, not "1GB"`}}},
+		{"too much memory", Resources{Memory: "65Gi"}, false, FieldErrors{{"spec.resources.memory", `must be a size from 16Mi to 64Gi such as 512Mi, not "65Gi"`}}},
+		{"cpus not a number", Resources{CPUs: "half"}, false, FieldErrors{{"spec.resources.cpus", `must be a number of CPUs from 0.01 to 64 such as 0.5, not "half"`}}},
+		{"cpus zero", Resources{CPUs: "0"}, false, FieldErrors{{"spec.resources.cpus", `must be a number of CPUs from 0.01 to 64 such as 0.5, not "0"`}}},
+		{"pids too few", Resources{Pids: 3}, false, FieldErrors{{"spec.resources.pids", "must be from 16 to 100000, not 3"}}},
+		{"on a url server", Resources{Pids: 64}, true, FieldErrors{{"spec.resources", "a url server runs elsewhere; remove resources"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := ServerSpec{Image: "x", Resources: &tt.r}
+			if tt.url {
+				s = ServerSpec{URL: "https://example.com/mcp", Resources: &tt.r}
+			}
+			var fe FieldErrors
+			s.Validate(&fe)
+			if diff := cmp.Diff(tt.want, fe); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	if n, ok := ParseMemory("512Mi"); !ok || n != 512<<20 {
+		t.Errorf("ParseMemory(512Mi) = %d, %v", n, ok)
+	}
+	if n, ok := ParseCPUs("0.25"); !ok || n != 250_000_000 {
+		t.Errorf("ParseCPUs(0.25) = %d, %v", n, ok)
+	}
+}
