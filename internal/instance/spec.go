@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mcpctl/mcpctl/internal/secret"
@@ -131,6 +132,10 @@ func workloadSpec(ctx context.Context, st store.Store, keys *secret.Keyring, s *
 		v, err := keys.OpenValue(ref.Name, ref.Key, ct)
 		if err != nil {
 			return workload.Spec{}, fmt.Errorf("%w: env %s: secret %q key %q cannot be decrypted: %v", errConfig, e.Name, ref.Name, ref.Key, err)
+		}
+		if strings.IndexByte(v, 0) >= 0 {
+			return workload.Spec{}, fmt.Errorf("%w: env %s: secret %q key %q holds a NUL byte, which an environment variable cannot carry",
+				errConfig, e.Name, ref.Name, ref.Key)
 		}
 		ws.Env[e.Name] = v
 	}

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"flag"
 	"fmt"
 	"net"
@@ -43,10 +44,20 @@ func main() {
 		signal.Ignore(syscall.SIGTERM)
 	}
 	fmt.Fprintf(os.Stderr, "mcpserver: started (pid %d)\n", os.Getpid())
-	if text := os.Getenv("MCPSERVER_LOG_TEXT"); text != "" {
-		fmt.Fprint(os.Stderr, text)
+	if b64 := os.Getenv("MCPSERVER_LOG_B64"); b64 != "" {
+		// Raw bytes for the log (NUL cannot travel in the environment).
+		text, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			fatal(err)
+		}
+		os.Stderr.Write(text)
 	}
-	writeLines(*logLines, *lineBytes)
+	if *logLines > 0 {
+		writeLines(*logLines, *lineBytes)
+		// A marker after a pause: whoever reads the log has caught up.
+		time.Sleep(500 * time.Millisecond)
+		fmt.Fprintf(os.Stderr, "mcpserver: wrote %d lines\n", *logLines)
+	}
 	if *exitCode >= 0 {
 		fmt.Fprintf(os.Stderr, "mcpserver: exiting with code %d as asked\n", *exitCode)
 		os.Exit(*exitCode)

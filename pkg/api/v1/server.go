@@ -275,6 +275,8 @@ func (s *ServerSpec) validate(fe *FieldErrors, path string, template bool) {
 			fe.Add(p, "set value or secretRef, not both")
 		case e.Value == nil && e.SecretRef == nil:
 			fe.Add(p, "set value or secretRef")
+		case e.Value != nil && strings.IndexByte(*e.Value, 0) >= 0:
+			fe.Add(p+".value", "must not contain a NUL byte: an environment variable cannot carry one")
 		case e.SecretRef != nil:
 			if msg := ValidateName(e.SecretRef.Name); msg != "" {
 				fe.Add(p+".secretRef.name", "%s", msg)
