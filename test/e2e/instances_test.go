@@ -540,3 +540,103 @@ func TestLogFloodIsBounded(t *testing.T) {
 		t.Errorf("mcpd peak RSS %d KiB after a 100 MB log; want it bounded under 400 MiB", hwm)
 	}
 }
+
+// A real third-party server from npm, run by the process runtime through
+// npx: it runs, its probe (tools/list over MCP) passes, its log is readable.
+func TestNpmServerMemory(t *testing.T) {
+	if _, err := exec.LookPath("npx"); err != nil {
+		storetest.RequireService(t, "npx (Node.js)")
+	}
+	m := startMcpd(t, "", instanceEnv...)
+	cfg := t.TempDir()
+	cliLogin(t, cfg, m.URL)
+	a := api{t: t, base: m.URL, token: login(t, m.URL)}
+	applyJSON(t, a, serverObj("memory", map[string]any{"command": "npx", "args": []string{"-y", "@modelcontextprotocol/server-memory@2025.11.25"},
+		"replicas": 1, "healthCheck": map[string]any{"interval": "2s"}}))
+	var in v1.Instance
+	deadline := time.Now().Add(4 * time.Minute) // npx downloads the package first
+	for {
+		list := instances(t, cfg, "memory", true)
+		if r := inState(list, v1.InstanceRunning); len(r) == 1 && r[0].Health.Readiness && r[0].Health.LastChecked.After(r[0].ReadyAt) {
+			in = r[0]
+			break
+		}
+		if time.Now().After(deadline) {
+			b, _ := json.MarshalIndent(list, "", "  ")
+			t.Fatalf("server-memory not ready and probed twice within 4 minutes:\n%s", b)
+		}
+		time.Sleep(time.Second)
+	}
+	if in.Health.Status != v1.HealthHealthy || in.Health.ConsecutiveFailures != 0 {
+		t.Errorf("health: %+v", in.Health)
+	}
+	if r := mcpctl(t, cfg, "", "status", in.ID); r.Code != 0 {
+		t.Errorf("status: %+v", r)
+	}
+	r := mcpctl(t, cfg, "", "logs", in.ID)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "Knowledge Graph MCP Server running on stdio") {
+		t.Errorf("logs: %+v", r)
+	}
+	if r := mcpctl(t, cfg, "", "stop", in.ID, "--yes"); r.Code != 0 {
+		t.Errorf("stop: %+v", r)
+	}
+	pid, _ := strconv.Atoi(in.RuntimeID)
+	if n := liveInGroup(pid); n != 0 {
+		t.Errorf("%d processes of npx's group left after the stop", n)
+	}
+}
+
+// Two mcpd replicas on one PostgreSQL: each server is reconciled by one
+// of them at a time, and the other takes over when it goes away.
+func TestReplicasShareServersThroughLeases(t *testing.T) {
+	bin := testbin.MCPServer(t)
+	url := storetest.PostgresURL(t)
+	env := append([]string{"MCPD_DATABASE_URL=" + url, "MCPD_SECRET_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}, instanceEnv...)
+	m1 := startMcpd(t, "", append(env, "MCPD_NODE_NAME=node-one")...)
+	m2 := startMcpd(t, "", append(env, "MCPD_NODE_NAME=node-two")...)
+	cfg := t.TempDir()
+	cliLogin(t, cfg, m1.URL)
+	a := api{t: t, base: m1.URL, token: login(t, m1.URL)}
+	applyJSON(t, a, serverObj("shared", map[string]any{"command": bin, "replicas": 3}))
+	list := waitInstances(t, cfg, "shared", "three ready", running(3))
+	node := list[0].Node
+	for _, in := range list {
+		if in.Node != node {
+			t.Fatalf("one server's instances run on two nodes: %+v", list)
+		}
+	}
+	// Give both replicas several passes: still three, all on one node.
+	time.Sleep(2 * time.Second)
+	if l := instances(t, cfg, "shared", false); len(l) != 3 {
+		t.Fatalf("after more passes: %d active instances, want 3: %+v", len(l), l)
+	}
+	// The holder goes away without releasing (SIGKILL): the other takes
+	// over once the lease expires.
+	holder, other := m1, m2
+	if node == "node-two" {
+		holder, other = m2, m1
+	}
+	holder.Signal(syscall.SIGKILL)
+	holder.Wait(10 * time.Second)
+	cfg2 := t.TempDir()
+	cliLogin(t, cfg2, other.URL)
+	moved := waitInstances(t, cfg2, "shared", "three ready on the other node", func(l []v1.Instance) bool {
+		if !running(3)(l) {
+			return false
+		}
+		for _, in := range inState(l, v1.InstanceRunning) {
+			if in.Node == node {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("instances moved from %s to %s", node, moved[0].Node)
+	// The killed mcpd's children are its orphans: they are not ours to
+	// reap here (another node), but they must not be counted as running.
+	for _, in := range moved {
+		if in.State == v1.InstanceRunning && in.Node == node {
+			t.Errorf("stale instance counted as running: %+v", in)
+		}
+	}
+}
