@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: what `make test` and CI run. Starts PostgreSQL (and
-# installs it when absent), then gofmt, go vet and go test -race.
+# installs it when absent) and a Docker engine (likewise), then gofmt, go vet
+# and go test -race.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,9 @@ fi
 MCPD_TEST_DATABASE_URL=$(./.ci/postgres.sh)
 export MCPD_TEST_DATABASE_URL
 echo "test.sh: PostgreSQL for tests at $MCPD_TEST_DATABASE_URL"
+DOCKER_HOST=$(./.ci/docker.sh)
+export DOCKER_HOST
+echo "test.sh: Docker engine for tests at $DOCKER_HOST"
 
 echo "test.sh: gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*'))

@@ -18,11 +18,15 @@ const StreamMcpd = "mcpd"
 const (
 	// flushEvery is how often buffered lines are written to the store.
 	flushEvery = 250 * time.Millisecond
-	// maxBufLines and maxBufBytes bound the lines waiting to be stored:
-	// a server that logs faster than the store writes loses lines (and a
-	// note says how many), never mcpd's memory.
+	// maxBufLines and maxBufBytes bound the lines waiting to be stored.
+	// When they are full the runtime's reader waits (so a server that logs
+	// faster than the store writes is slowed down, as by a terminal) for at
+	// most maxWait; after that lines are dropped, and a note says how
+	// many, so a store that is down never stalls a server nor grows mcpd:
+	// at most two buffers are held, the one being written and the next.
 	maxBufLines = 20000
 	maxBufBytes = 8 << 20
+	maxWait     = time.Second
 )
 
 // logPipe numbers, buffers and stores one instance's log lines. add is the
@@ -41,7 +45,8 @@ type logPipe struct {
 	dropped  int64
 	seq      int64
 	kick     chan struct{}
-	trimmed  int64 // lines up to this seq are known to be deleted
+	room     chan struct{} // closed (and replaced) when a flush empties buf
+	trimmed  int64         // lines up to this seq are known to be deleted
 }
 
 func newLogPipe(ctx context.Context, id string, st store.Store, log *slog.Logger, retention int, notify func(string), written func(int)) (*logPipe, error) {
@@ -50,7 +55,7 @@ func newLogPipe(ctx context.Context, id string, st store.Store, log *slog.Logger
 		return nil, fmt.Errorf("read the log position of instance %s: %w", id, err)
 	}
 	return &logPipe{id: id, st: st, log: log, retention: int64(retention), notify: notify, written: written,
-		seq: last, trimmed: max(last-int64(retention), 0), kick: make(chan struct{}, 1)}, nil
+		seq: last, trimmed: max(last-int64(retention), 0), kick: make(chan struct{}, 1), room: make(chan struct{})}, nil
 }
 
 // add takes one raw line from the runtime.
@@ -65,10 +70,33 @@ func (p *logPipe) note(format string, args ...any) {
 
 func (p *logPipe) addLine(ts time.Time, stream, text string) {
 	p.mu.Lock()
-	if len(p.buf) >= maxBufLines || p.bufBytes+len(text) > maxBufBytes {
-		p.dropped++
+	var deadline <-chan time.Time
+	for len(p.buf) >= maxBufLines || p.bufBytes+len(text) > maxBufBytes {
+		if p.dropped > 0 {
+			// Already dropping: the store is not keeping up; do not wait
+			// again for every line.
+			p.dropped++
+			p.mu.Unlock()
+			return
+		}
+		room := p.room
 		p.mu.Unlock()
-		return
+		select {
+		case p.kick <- struct{}{}:
+		default:
+		}
+		if deadline == nil {
+			deadline = time.After(maxWait)
+		}
+		select {
+		case <-room:
+			p.mu.Lock()
+		case <-deadline:
+			p.mu.Lock()
+			p.dropped++
+			p.mu.Unlock()
+			return
+		}
 	}
 	p.seq++
 	p.buf = append(p.buf, v1.LogLine{Seq: p.seq, Time: ts, Stream: stream, Line: text})
@@ -83,25 +111,26 @@ func (p *logPipe) addLine(ts time.Time, stream, text string) {
 	}
 }
 
-// run flushes until ctx ends, then flushes what is left.
+// run flushes until ctx ends, then flushes what is left. Writes do not
+// take ctx: a flush that races the end must not lose its lines.
 func (p *logPipe) run(ctx context.Context) {
 	t := time.NewTicker(flushEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			p.flush(fctx)
-			cancel()
+			p.flush()
 			return
 		case <-t.C:
 		case <-p.kick:
 		}
-		p.flush(ctx)
+		p.flush()
 	}
 }
 
-func (p *logPipe) flush(ctx context.Context) {
+func (p *logPipe) flush() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	p.mu.Lock()
 	if p.dropped > 0 {
 		p.seq++
@@ -112,6 +141,8 @@ func (p *logPipe) flush(ctx context.Context) {
 	batch := p.buf
 	p.buf, p.bufBytes = nil, 0
 	last := p.seq
+	close(p.room)
+	p.room = make(chan struct{})
 	p.mu.Unlock()
 	if len(batch) == 0 {
 		return

@@ -27,12 +27,19 @@ import (
 func main() {
 	engine := flag.String("engine", "sqlite", "sqlite or postgres")
 	pgAdmin := flag.String("pg-url", os.Getenv("MCPD_TEST_DATABASE_URL"), "PostgreSQL admin URL (postgres engine)")
-	scenario := flag.String("scenario", "requests", "requests (audited GET throughput) or resources (apply and list at scale)")
+	scenario := flag.String("scenario", "requests", "requests (audited GET throughput), resources (apply and list at scale) or instances (start to ready, 100 instances, log throughput)")
 	n := flag.Int("n", 200000, "requests per run")
 	c := flag.Int("c", 32, "concurrent connections")
 	bin := flag.String("bin", "bin", "directory holding the mcpd and mcpctl binaries")
 	flag.Parse()
-	m, err := start(*engine, *pgAdmin, *bin)
+	// Only the instances scenario runs servers: the others apply
+	// servers by the thousand and measure the API.
+	extra := []string{"MCPD_INSTANCES=off"}
+	if *scenario == "instances" {
+		// Keep the whole flood, to follow all of it.
+		extra = []string{"MCPD_INSTANCES=on", "MCPD_LOG_RETENTION=1000000"}
+	}
+	m, err := start(*engine, *pgAdmin, *bin, extra...)
 	if err == nil {
 		defer m.cleanup()
 		switch *scenario {
@@ -40,8 +47,10 @@ func main() {
 			err = runRequests(m, *n, *c)
 		case "resources":
 			err = runResources(m)
+		case "instances":
+			err = runInstances(m)
 		default:
-			err = fmt.Errorf("unknown -scenario %q: use requests or resources", *scenario)
+			err = fmt.Errorf("unknown -scenario %q: use requests, resources or instances", *scenario)
 		}
 	}
 	if err != nil {
@@ -70,7 +79,7 @@ const (
 )
 
 // start runs mcpd on a free port on a fresh store and logs in.
-func start(engine, pgAdmin, bin string) (*mcpd, error) {
+func start(engine, pgAdmin, bin string, extraEnv ...string) (*mcpd, error) {
 	dir, err := os.MkdirTemp("", "loadrun-")
 	if err != nil {
 		return nil, err
@@ -90,6 +99,7 @@ func start(engine, pgAdmin, bin string) (*mcpd, error) {
 		return nil, err
 	}
 	env = append(env, "MCPD_LISTEN="+addr)
+	env = append(env, extraEnv...)
 	m.cmd = exec.Command(filepath.Join(bin, "mcpd"))
 	m.cmd.Env, m.cmd.Stderr = env, os.Stderr
 	if err := m.cmd.Start(); err != nil {
