@@ -137,7 +137,8 @@ func (m *Manager) Trigger() {
 
 // Run reconciles until ctx ends, then stops this node's runners: process
 // instances are stopped (and start again when mcpd is back), detachable
-// ones (containers) keep running for the next mcpd to adopt.
+// ones (containers) keep running for the next mcpd to adopt. Last, it
+// closes the runtimes that have a Close method.
 func (m *Manager) Run(ctx context.Context) {
 	m.mu.Lock()
 	m.ctx = ctx
@@ -150,6 +151,13 @@ func (m *Manager) Run(ctx context.Context) {
 		case <-ctx.Done():
 			m.wg.Wait()
 			m.releaseLeases()
+			// Runtimes that hold connections (the Docker client, log
+			// followers of containers left running) let go of them.
+			for _, rt := range m.runtimes {
+				if c, ok := rt.(interface{ Close() error }); ok {
+					_ = c.Close()
+				}
+			}
 			return
 		case <-t.C:
 		case <-m.trigger:

@@ -322,7 +322,7 @@ func (r *runner) once(ctx context.Context, adopt bool) outcome {
 	if !adopted {
 		// Whatever an earlier mcpd left under this id goes first.
 		if _, err := rt.Stop(ctx, r.id, workload.StopOptions{Drain: r.m.cfg.Drain}); err != nil && !errors.Is(err, workload.ErrNotFound) {
-			return outcome{kind: "failed", msg: "cannot stop what an earlier run left: " + err.Error()}
+			return outcome{kind: "failed", msg: failure(rt, "cannot stop what an earlier run left", err)}
 		}
 		ws, err := workloadSpec(ctx, r.m.st, r.m.keys, s, r.id, r.pipe.add)
 		if err != nil {
@@ -330,14 +330,19 @@ func (r *runner) once(ctx context.Context, adopt bool) outcome {
 		}
 		_ = r.update(func(in *v1.Instance) { in.State, in.Message, in.Runtime = v1.InstancePending, "starting", rt.Name() })
 		if st, err = rt.Start(ctx, ws); err != nil {
-			msg := "start: " + err.Error()
-			if errors.Is(err, workload.ErrUnavailable) {
-				msg = "the " + rt.Name() + " runtime is unavailable: " + err.Error()
-			}
-			return outcome{kind: "failed", msg: msg}
+			return outcome{kind: "failed", msg: failure(rt, "start", err)}
 		}
 	}
 	return r.supervise(ctx, rt, s, st, adopted)
+}
+
+// failure words a runtime error for the instance's message: an
+// unavailable runtime says so first, as it is the thing to fix.
+func failure(rt workload.Runtime, what string, err error) string {
+	if errors.Is(err, workload.ErrUnavailable) {
+		return "the " + rt.Name() + " runtime is unavailable (instances start when it answers): " + err.Error()
+	}
+	return what + ": " + err.Error()
 }
 
 type connected struct {

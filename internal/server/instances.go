@@ -17,6 +17,7 @@ import (
 	"github.com/mcpctl/mcpctl/internal/store"
 	"github.com/mcpctl/mcpctl/internal/telemetry"
 	"github.com/mcpctl/mcpctl/internal/workload"
+	"github.com/mcpctl/mcpctl/internal/workload/docker"
 	"github.com/mcpctl/mcpctl/internal/workload/process"
 	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
 )
@@ -80,8 +81,15 @@ func instances(cfg *config.Config, st store.Store, keys *secret.Keyring, metrics
 	if err != nil {
 		return nil, err
 	}
-	runtimes := map[string]workload.Runtime{process.Name: proc}
-	log.Info("instances run on this mcpd", "node", node, "runtimes", "process")
+	// The Docker engine is the one DOCKER_HOST names (default: the local
+	// socket). It need not run now: its instances fail with a clear
+	// message and start when it answers.
+	dock, err := docker.New(docker.Config{Node: node})
+	if err != nil {
+		return nil, err
+	}
+	runtimes := map[string]workload.Runtime{process.Name: proc, docker.Name: dock}
+	log.Info("instances run on this mcpd", "node", node, "runtimes", "process, docker")
 	return instance.New(instance.Config{
 		Node: node, LogRetention: cfg.LogRetention, BackoffBase: cfg.BackoffBase, BackoffMax: cfg.BackoffMax,
 	}, instance.Deps{Store: st, Runtimes: runtimes, Secrets: keys, Metrics: instance.NewMetrics(metrics.Registry), Log: log})

@@ -92,8 +92,9 @@ type Status struct {
 	// RuntimeID is the runtime's own name for it: a pid or a container id.
 	RuntimeID string
 	Running   bool
-	// ExitCode is meaningful once Running is false; -1 when the instance
-	// was killed by a signal.
+	// ExitCode is meaningful once Running is false. A process killed by
+	// a signal reports -1 (and the signal in Reason); a container reports
+	// the engine's 128+N.
 	ExitCode   int
 	StartedAt  time.Time
 	FinishedAt time.Time
@@ -134,12 +135,15 @@ type Runtime interface {
 	// Adopt takes over an instance that this node started before a restart
 	// and that is still running: its log is followed again and Connect
 	// works. Runtimes whose instances cannot outlive their mcpd (process)
-	// return ErrNotFound; the caller then stops the orphan.
+	// return ErrNotFound; the caller then stops the orphan. Adopting an
+	// instance the runtime already tracks is an error.
 	Adopt(ctx context.Context, id string, opts AdoptOptions) (Status, error)
 
 	// Stop asks the instance to stop (SIGTERM, and for STDIO the end of
-	// stdin), waits up to the drain timeout, then kills it and everything
-	// it started, and releases it: afterwards the id is unknown. It
+	// stdin where the runtime can: a container's stdin stays open so that
+	// it can be attached again), waits up to the drain timeout (a runtime
+	// may round it up to its own unit), then kills it and everything it
+	// started, and releases it: afterwards the id is unknown. It
 	// returns the final status. Stopping an instance that already exited
 	// only releases it; every instance must be stopped once.
 	Stop(ctx context.Context, id string, opts StopOptions) (Status, error)
