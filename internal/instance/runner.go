@@ -429,6 +429,13 @@ func (r *runner) supervise(ctx context.Context, rt workload.Runtime, s *server, 
 			return end(exitOutcome(fin))
 		case c := <-conn:
 			if c.err != nil {
+				// A server that exits at once breaks the connection first:
+				// its exit, if it comes, is the better story.
+				select {
+				case fin := <-exited:
+					return end(exitOutcome(fin))
+				case <-time.After(time.Second):
+				}
 				return end(outcome{kind: "unhealthy", running: true, msg: "no MCP answer: " + c.err.Error()})
 			}
 			r.setSession(c.cs)
