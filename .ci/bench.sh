@@ -3,7 +3,8 @@
 # of the real mcpd binary with hey, on SQLite and on PostgreSQL (a cluster
 # with fsync on), plus the unauthenticated /healthz baseline in the same run;
 # then the resource API at scale (apply of 1,000 servers, lists over 10,000),
-# then the authorization overhead with 1,000 RbacDefinitions.
+# then the instance lifecycle (start to ready, 100 instances, log
+# throughput), then the authorization overhead with 1,000 RbacDefinitions.
 #   N=200000 C=32 make bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,15 @@ echo "| engine | operation | time | memory / rate |"
 echo "|---|---|---|---|"
 go run ./test/loadrun -scenario resources -engine sqlite -bin bin
 go run ./test/loadrun -scenario resources -engine postgres -pg-url "$pg" -bin bin
+echo
+# Instances: start to ready (process and Docker), 100 at once, log
+# throughput. Docker needs an engine: .ci/docker.sh starts one.
+DOCKER_HOST=$(./.ci/docker.sh)
+export DOCKER_HOST
+echo "| engine | runtime | operation | result |"
+echo "|---|---|---|---|"
+go run ./test/loadrun -scenario instances -engine sqlite -bin bin
+go run ./test/loadrun -scenario instances -engine postgres -pg-url "$pg" -bin bin
 echo
 # Authorization overhead with 1,000 RbacDefinitions (in-process, whole
 # middleware stack): compare p50-ns of each route with healthz-baseline.

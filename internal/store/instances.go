@@ -263,6 +263,22 @@ func (d *DB) ReadLogs(ctx context.Context, q LogQuery) ([]v1.LogLine, error) {
 	if q.Tail > 0 && q.After == 0 {
 		order, limit = "DESC", min(q.Tail, limit)
 	}
+	if order == "ASC" {
+		// Seq numbers are dense but for rare gaps (a batch the store
+		// refused), so the next page lies in (After, After+limit]. Saying
+		// so keeps PostgreSQL on the primary key's order even before it
+		// has statistics on a fast-growing log (without them it sorts
+		// every line after the cursor: 30 ms a page instead of 0.5 ms).
+		// Only an empty answer (a gap, or the end) asks again unbounded.
+		out, err := d.readLogs(ctx, where+" AND seq <= ?", append(args, q.After+int64(limit)), order, limit)
+		if err != nil || len(out) > 0 {
+			return out, err
+		}
+	}
+	return d.readLogs(ctx, where, args, order, limit)
+}
+
+func (d *DB) readLogs(ctx context.Context, where string, args []any, order string, limit int) ([]v1.LogLine, error) {
 	rows, err := d.db.QueryContext(ctx, d.q(fmt.Sprintf("SELECT seq, ts, stream, line FROM instance_logs WHERE %s ORDER BY seq %s LIMIT %d",
 		where, order, limit)), args...)
 	if err != nil {

@@ -33,9 +33,9 @@ func runInstances(m *mcpd) error {
 		return err
 	}
 	ctx := context.Background()
-	apply := func(name string, replicas int, args ...string) error {
+	applySpec := func(name string, spec map[string]any) error {
 		body, _ := json.Marshal(map[string]any{"objects": []any{map[string]any{"kind": "Server", "metadata": map[string]any{"name": name},
-			"spec": map[string]any{"command": server, "args": args, "replicas": replicas}}}})
+			"spec": spec}}})
 		req, _ := http.NewRequest("POST", m.base+"/api/v1/apply", strings.NewReader(string(body)))
 		req.Header.Set("Authorization", "Bearer "+m.token)
 		req.Header.Set("Content-Type", "application/json")
@@ -48,6 +48,9 @@ func runInstances(m *mcpd) error {
 			return fmt.Errorf("apply %s: HTTP %d", name, resp.StatusCode)
 		}
 		return nil
+	}
+	apply := func(name string, replicas int, args ...string) error {
+		return applySpec(name, map[string]any{"command": server, "args": args, "replicas": replicas})
 	}
 	waitReady := func(server string, n int, limit time.Duration) ([]v1.Instance, error) {
 		deadline := time.Now().Add(limit)
@@ -72,29 +75,42 @@ func runInstances(m *mcpd) error {
 		}
 	}
 
-	// 1. Start to ready, 20 times: the instance's own timestamps, from
-	// the start request (createdAt) to the first passing probe (readyAt).
-	if err := apply("latency", 0); err != nil {
+	// 1. Start to ready, 20 times per runtime: the instance's own
+	// timestamps, from the start request (createdAt) to the first passing
+	// probe (readyAt).
+	startToReady := func(name, runtime string, spec map[string]any) error {
+		spec["replicas"] = 0
+		if err := applySpec(name, spec); err != nil {
+			return err
+		}
+		var took []time.Duration
+		for range 20 {
+			in, err := c.StartInstance(ctx, name)
+			if err != nil {
+				return err
+			}
+			list, err := waitReady(name, 1, time.Minute)
+			if err != nil {
+				return err
+			}
+			took = append(took, list[0].ReadyAt.Sub(in.CreatedAt))
+			if _, err := c.StopInstance(ctx, in.ID, time.Second); err != nil {
+				return err
+			}
+		}
+		slices.Sort(took)
+		fmt.Printf("| %s | %s | start → ready (POST /instances to the first passing tools/list probe), 20 starts | p50 %s, p90 %s, max %s |\n",
+			m.engine, runtime, took[9].Round(10*time.Microsecond), took[17].Round(10*time.Microsecond), took[19].Round(10*time.Microsecond))
+		return nil
+	}
+	if err := startToReady("latency", "process", map[string]any{"command": server}); err != nil {
 		return err
 	}
-	var took []time.Duration
-	for range 20 {
-		in, err := c.StartInstance(ctx, "latency")
-		if err != nil {
-			return err
-		}
-		list, err := waitReady("latency", 1, time.Minute)
-		if err != nil {
-			return err
-		}
-		took = append(took, list[0].ReadyAt.Sub(in.CreatedAt))
-		if _, err := c.StopInstance(ctx, in.ID, time.Second); err != nil {
-			return err
-		}
+	if image, err := dockerImage(m.dir, server); err != nil {
+		fmt.Printf("| %s | docker | start → ready | not measured: %v |\n", m.engine, err)
+	} else if err := startToReady("dlatency", "docker", map[string]any{"image": image}); err != nil {
+		return err
 	}
-	slices.Sort(took)
-	fmt.Printf("| %s | process | start → ready (POST /instances to first passing tools/list probe), 20 starts | p50 %s, p90 %s, max %s |\n",
-		m.engine, took[9].Round(10*time.Microsecond), took[17].Round(10*time.Microsecond), took[19].Round(10*time.Microsecond))
 
 	// 2. 100 instances at once: 10 servers of 10 replicas.
 	pid := m.cmd.Process.Pid
@@ -115,7 +131,7 @@ func runInstances(m *mcpd) error {
 	cpu0, wall0 := cpuTime(pid), time.Now()
 	time.Sleep(60 * time.Second) // two probe rounds at the default 30 s interval
 	idleCPU := float64(cpuTime(pid)-cpu0) / float64(time.Since(wall0)) * 100
-	fmt.Printf("| %s | process | 100 instances (10 servers × 10 replicas): apply to all ready | %s | mcpd RSS %s before, %s with 100 running; idle CPU %.2f%% of one core over 60 s (probes every 30 s) |\n",
+	fmt.Printf("| %s | process | 100 instances (10 servers × 10 replicas) | all ready %s after the apply; mcpd RSS %s before, %s with 100 running; mcpd idle CPU %.2f%% of one core over 60 s (probes every 30 s) |\n",
 		m.engine, allReady.Round(time.Millisecond), mib(rssBefore), mib(rss(pid)), idleCPU)
 	for i := range 10 {
 		if err := apply(fmt.Sprintf("fleet-%d", i), 0); err != nil {
@@ -167,14 +183,41 @@ func runInstances(m *mcpd) error {
 		return fmt.Errorf("follow: %v (%+v)", err, res)
 	}
 	followed := time.Since(follow0)
-	fmt.Printf("| %s | process | log flood: %d lines of 100 B written, stored with seq | %s | %.0f lines/s stored (%d dropped under back-pressure) |\n",
+	fmt.Printf("| %s | process | log flood: one server writes %d lines of 100 B | all stored in %s: %.0f lines/s (%d dropped) |\n",
 		m.engine, lines, written.Round(time.Millisecond), float64(stored)/written.Seconds(), dropped)
-	fmt.Printf("| %s | process | the same %d stored lines followed over a WebSocket from cursor 0 | %s | %.0f lines/s |\n",
+	fmt.Printf("| %s | process | the same %d stored lines followed over a WebSocket from cursor 0 | %s: %.0f lines/s |\n",
 		m.engine, n, followed.Round(time.Millisecond), float64(n)/followed.Seconds())
 	return nil
 }
 
 var errDone = fmt.Errorf("done")
+
+// dockerImage builds a FROM scratch image of the test server with the
+// docker CLI (the classic builder: no registry, no BuildKit needed).
+func dockerImage(dir, server string) (string, error) {
+	const tag = "mcpctl-bench-mcpserver:latest"
+	ctxDir := filepath.Join(dir, "image")
+	if err := os.MkdirAll(ctxDir, 0o700); err != nil {
+		return "", err
+	}
+	data, err := os.ReadFile(server)
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(ctxDir, "mcpserver"), data, 0o755); err != nil {
+		return "", err
+	}
+	df := "FROM scratch\nCOPY mcpserver /mcpserver\nENTRYPOINT [\"/mcpserver\"]\n"
+	if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte(df), 0o644); err != nil {
+		return "", err
+	}
+	cmd := exec.Command("docker", "build", "-q", "-t", tag, ctxDir)
+	cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("docker build: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return tag, nil
+}
 
 // rss is the current resident memory of pid.
 func rss(pid int) int64 { return statusKB(pid, "VmRSS:") << 10 }

@@ -579,3 +579,34 @@ func testLeases(t *testing.T, s store.Store) {
 		t.Errorf("%d of %d concurrent holders got the lease, want exactly 1", n, holders)
 	}
 }
+
+// A gap in seq (a batch the store refused) does not end a listing: the
+// page after the gap is found.
+func testLogGap(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var lines []v1.LogLine
+	for _, seq := range []int64{1, 2, 3, 5000, 5001} {
+		lines = append(lines, v1.LogLine{Seq: seq, Time: t0, Stream: "stderr", Line: fmt.Sprint(seq)})
+	}
+	if err := s.AppendLogs(ctx, "gap", lines); err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	after := int64(0)
+	for {
+		page, err := s.ReadLogs(ctx, store.LogQuery{InstanceID: "gap", After: after, Limit: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, l := range page {
+			got = append(got, l.Seq)
+		}
+		after = page[len(page)-1].Seq
+	}
+	if want := []int64{1, 2, 3, 5000, 5001}; !slices.Equal(got, want) {
+		t.Errorf("paged seqs = %v, want %v", got, want)
+	}
+}

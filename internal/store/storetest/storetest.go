@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Instances", func(t *testing.T) { testInstances(t, open(t)) })
 	t.Run("InstanceLogs", func(t *testing.T) { testInstanceLogs(t, open(t)) })
 	t.Run("Leases", func(t *testing.T) { testLeases(t, open(t)) })
+	t.Run("LogGap", func(t *testing.T) { testLogGap(t, open(t)) })
 }
 
 var t0 = time.Date(2026, 11, 1, 12, 0, 0, 123456000, time.UTC)
