@@ -367,9 +367,11 @@ func logQuery(r *http.Request, now time.Time, id string) (store.LogQuery, error)
 		}
 		lq.Limit = n
 	}
-	cursor := q.Get("cursor")
+	// An SSE client resuming sends Last-Event-ID, which wins over the
+	// cursor its URL may still carry from the first connection.
+	cursor := r.Header.Get("Last-Event-ID")
 	if cursor == "" {
-		cursor = r.Header.Get("Last-Event-ID") // an SSE client resuming
+		cursor = q.Get("cursor")
 	}
 	if cursor != "" {
 		n, err := strconv.ParseInt(cursor, 10, 64)
@@ -447,6 +449,7 @@ func (s *Server) follow(ctx context.Context, lq store.LogQuery, send func([]v1.L
 	}
 	heartbeat := time.NewTicker(15 * time.Second)
 	defer heartbeat.Stop()
+	lastLook := false
 	for {
 		var wake <-chan struct{}
 		if s.instances != nil {
@@ -471,7 +474,13 @@ func (s *Server) follow(ctx context.Context, lq store.LogQuery, send func([]v1.L
 			return err
 		}
 		if in.State == v1.InstanceStopped {
-			return nil
+			// Lines stored just before the state changed are read once
+			// more before the stream ends.
+			if lastLook {
+				return nil
+			}
+			lastLook = true
+			continue
 		}
 		select {
 		case <-ctx.Done():

@@ -62,7 +62,7 @@ func instanceRow(in v1.Instance, wide bool, now time.Time) []string {
 	}
 	row := []string{in.ID, in.Server, in.State, ready, restarts, Age(&in.CreatedAt, now)}
 	if wide {
-		row = append(row, dash(in.Node), in.Runtime, dash(in.RuntimeID), dash(truncate(in.Message, 60)))
+		row = append(row, dash(in.Node), in.Runtime, dash(in.RuntimeID), dash(truncate(printable(in.Message), 60)))
 	}
 	return row
 }
@@ -133,7 +133,7 @@ func describeInstances(ctx context.Context, o *DescribeOptions) error {
 		fmt.Fprintf(tw, "Server:\t%s\n", in.Server)
 		fmt.Fprintf(tw, "State:\t%s\n", in.State)
 		if in.Message != "" {
-			fmt.Fprintf(tw, "Message:\t%s\n", in.Message)
+			fmt.Fprintf(tw, "Message:\t%s\n", printable(in.Message))
 		}
 		fmt.Fprintf(tw, "Runtime:\t%s (%s)\n", in.Runtime, dash(in.RuntimeID))
 		fmt.Fprintf(tw, "Node:\t%s\n", dash(in.Node))
@@ -154,7 +154,7 @@ func describeInstances(ctx context.Context, o *DescribeOptions) error {
 		fmt.Fprintf(tw, "Health:\t%s (ready %v, live %v, %d of %d failed probes, last %s, %.1f ms)\n", h.Status, h.Readiness, h.Liveness,
 			h.ConsecutiveFailures, h.AlertThreshold, formatTime(h.LastChecked), h.LatencyMillis)
 		if h.LastError != "" {
-			fmt.Fprintf(tw, "Last probe error:\t%s\n", h.LastError)
+			fmt.Fprintf(tw, "Last probe error:\t%s\n", printable(h.LastError))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -167,7 +167,7 @@ func describeInstances(ctx context.Context, o *DescribeOptions) error {
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  AGE\tTYPE\tREASON\tMESSAGE")
 		for _, ev := range in.Events {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", Age(&ev.Time, now), ev.Type, ev.Reason, ev.Message)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", Age(&ev.Time, now), ev.Type, printable(ev.Reason), printable(ev.Message))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -251,7 +251,7 @@ Exit codes: 0 stopped, 1 error, 2 usage.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(f.IO.Out, "instance/%s stopped (%s)\n", in.ID, dash(in.Message))
+			fmt.Fprintf(f.IO.Out, "instance/%s stopped (%s)\n", in.ID, dash(printable(in.Message)))
 			return nil
 		},
 	}
@@ -386,7 +386,7 @@ func printLine(f *Factory, l v1.LogLine) {
 	if l.Stream != "stderr" {
 		prefix = "[" + l.Stream + "] "
 	}
-	fmt.Fprintf(f.IO.Out, "%s %s%s\n", l.Time.Local().Format("2006-01-02T15:04:05.000Z07:00"), prefix, l.Line)
+	fmt.Fprintf(f.IO.Out, "%s %s%s\n", l.Time.Local().Format("2006-01-02T15:04:05.000Z07:00"), prefix, printable(l.Line))
 }
 
 func logsRun(ctx context.Context, o *LogsOptions) error {
@@ -495,7 +495,7 @@ func instanceStatus(ctx context.Context, o *StatusOptions, id string) error {
 		fmt.Fprintf(tw, "Failed probes:\t%d in a row (unhealthy at %d)\n", h.ConsecutiveFailures, h.AlertThreshold)
 		fmt.Fprintf(tw, "Last checked:\t%s (%.1f ms)\n", formatTime(h.LastChecked), h.LatencyMillis)
 		if h.LastError != "" {
-			fmt.Fprintf(tw, "Last error:\t%s\n", h.LastError)
+			fmt.Fprintf(tw, "Last error:\t%s\n", printable(h.LastError))
 		}
 		fmt.Fprintf(tw, "Uptime:\t%s\n", (time.Duration(h.Uptime * float64(time.Second))).Round(time.Second))
 		if err := tw.Flush(); err != nil {

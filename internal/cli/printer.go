@@ -327,3 +327,16 @@ func printJSON(w io.Writer, v any) error {
 
 // timeNow is the clock of printed ages.
 var timeNow = time.Now
+
+// printable drops control characters (ESC, CR, NUL, C1) from text that
+// came from a server (instance messages, events, probe errors): mcpd
+// sanitises them already; this keeps an older or foreign mcpd from
+// driving the terminal.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' || r == 0x7f || r >= 0x80 && r <= 0x9f {
+			return -1
+		}
+		return r
+	}, s)
+}

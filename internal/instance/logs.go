@@ -2,6 +2,7 @@ package instance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -43,10 +44,13 @@ type logPipe struct {
 	buf      []v1.LogLine
 	bufBytes int
 	dropped  int64
-	seq      int64
 	kick     chan struct{}
 	room     chan struct{} // closed (and replaced) when a flush empties buf
-	trimmed  int64         // lines up to this seq are known to be deleted
+	// flushMu makes flushes one at a time (the run loop's, and the
+	// runner's before it records a stop); seq and trimmed are theirs.
+	flushMu sync.Mutex
+	seq     int64 // the newest stored line
+	trimmed int64 // lines up to this seq are known to be deleted
 }
 
 func newLogPipe(ctx context.Context, id string, st store.Store, log *slog.Logger, retention int, notify func(string), written func(int)) (*logPipe, error) {
@@ -63,9 +67,20 @@ func (p *logPipe) add(l workload.Line) {
 	p.addLine(l.Time, l.Stream, Sanitize(l.Text))
 }
 
-// note adds a line of mcpd's own about the instance.
+// note adds a line of mcpd's own about the instance; its arguments may
+// hold the server's words (an error it answered), so it is sanitised too.
 func (p *logPipe) note(format string, args ...any) {
-	p.addLine(time.Now().UTC(), StreamMcpd, fmt.Sprintf(format, args...))
+	p.addLine(time.Now().UTC(), StreamMcpd, Sanitize(fmt.Sprintf(format, args...)))
+}
+
+// lastTime is the time of the newest stored line (zero for none): an
+// adopted instance's log is read again from there.
+func (p *logPipe) lastTime(ctx context.Context) time.Time {
+	lines, err := p.st.ReadLogs(ctx, store.LogQuery{InstanceID: p.id, Tail: 1})
+	if err != nil || len(lines) == 0 {
+		return time.Time{}
+	}
+	return lines[0].Time
 }
 
 func (p *logPipe) addLine(ts time.Time, stream, text string) {
@@ -98,8 +113,7 @@ func (p *logPipe) addLine(ts time.Time, stream, text string) {
 			return
 		}
 	}
-	p.seq++
-	p.buf = append(p.buf, v1.LogLine{Seq: p.seq, Time: ts, Stream: stream, Line: text})
+	p.buf = append(p.buf, v1.LogLine{Time: ts, Stream: stream, Line: text})
 	p.bufBytes += len(text) + 64
 	full := len(p.buf) >= 1000
 	p.mu.Unlock()
@@ -108,6 +122,13 @@ func (p *logPipe) addLine(ts time.Time, stream, text string) {
 		case p.kick <- struct{}{}:
 		default:
 		}
+	}
+}
+
+// number gives batch the seq numbers after last.
+func (p *logPipe) number(batch []v1.LogLine, last int64) {
+	for i := range batch {
+		batch[i].Seq = last + int64(i) + 1
 	}
 }
 
@@ -129,30 +150,44 @@ func (p *logPipe) run(ctx context.Context) {
 }
 
 func (p *logPipe) flush() {
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	p.mu.Lock()
 	if p.dropped > 0 {
-		p.seq++
-		p.buf = append(p.buf, v1.LogLine{Seq: p.seq, Time: time.Now().UTC(), Stream: StreamMcpd,
+		p.buf = append(p.buf, v1.LogLine{Time: time.Now().UTC(), Stream: StreamMcpd,
 			Line: fmt.Sprintf("[mcpd: %d log lines dropped: the server wrote faster than they could be stored]", p.dropped)})
 		p.dropped = 0
 	}
 	batch := p.buf
 	p.buf, p.bufBytes = nil, 0
-	last := p.seq
 	close(p.room)
 	p.room = make(chan struct{})
 	p.mu.Unlock()
 	if len(batch) == 0 {
 		return
 	}
-	if err := p.st.AppendLogs(ctx, p.id, batch); err != nil {
+	// Lines are numbered here, by the one goroutine that stores them. If
+	// another writer took the same numbers (the node that ran the
+	// instance before a takeover, still finishing), renumber after the
+	// newest stored line and try once more.
+	p.number(batch, p.seq)
+	err := p.st.AppendLogs(ctx, p.id, batch)
+	if errors.Is(err, store.ErrConflict) {
+		if last, lerr := p.st.LastLogSeq(ctx, p.id); lerr == nil {
+			p.number(batch, last)
+			err = p.st.AppendLogs(ctx, p.id, batch)
+		}
+	}
+	if err != nil {
 		// The lines are lost, not retried: a failing store must not make
-		// the buffer grow. The gap in seq shows where.
+		// the buffer grow.
 		p.log.Warn("instance log lines not stored", "instance", p.id, "lines", len(batch), "err", err)
 		return
 	}
+	last := batch[len(batch)-1].Seq
+	p.seq = last
 	if p.written != nil {
 		p.written(len(batch))
 	}

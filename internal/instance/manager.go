@@ -103,8 +103,17 @@ type Manager struct {
 	ctx     context.Context // the Run context; runners live in it
 	runners map[string]*runner
 	leases  map[string]bool
+	// kept are servers whose instances were left running at shutdown:
+	// their leases are not released, so this node adopts them when it is
+	// back within the lease TTL instead of another replica starting
+	// copies beside them.
+	kept    map[string]bool
 	waiters map[string]chan struct{} // closed when an instance logs
-	wg      sync.WaitGroup
+	// sweeping are the ids being stopped by a sweep.
+	sweeping map[string]bool
+	// passes counts reconcile passes (guarded by passMu).
+	passes int
+	wg     sync.WaitGroup
 }
 
 // New returns a manager; Run starts it.
@@ -120,8 +129,8 @@ func New(cfg Config, d Deps) (*Manager, error) {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Manager{cfg: cfg, st: d.Store, runtimes: d.Runtimes, keys: d.Secrets, metrics: d.Metrics, log: d.Log,
-		trigger: make(chan struct{}, 1), runners: map[string]*runner{}, leases: map[string]bool{},
-		waiters: map[string]chan struct{}{}}, nil
+		trigger: make(chan struct{}, 1), runners: map[string]*runner{}, leases: map[string]bool{}, kept: map[string]bool{},
+		waiters: map[string]chan struct{}{}, sweeping: map[string]bool{}}, nil
 }
 
 // Node is this manager's node name.
@@ -171,7 +180,9 @@ func (m *Manager) releaseLeases() {
 	m.mu.Lock()
 	names := make([]string, 0, len(m.leases))
 	for n := range m.leases {
-		names = append(names, n)
+		if !m.kept[n] {
+			names = append(names, n)
+		}
 	}
 	m.mu.Unlock()
 	for _, n := range names {
@@ -180,6 +191,12 @@ func (m *Manager) releaseLeases() {
 }
 
 func leaseName(server string) string { return "server/" + server }
+
+func (m *Manager) keepLease(server string) {
+	m.mu.Lock()
+	m.kept[server] = true
+	m.mu.Unlock()
+}
 
 // pass reconciles every server once.
 func (m *Manager) pass(ctx context.Context) {
@@ -195,7 +212,11 @@ func (m *Manager) pass(ctx context.Context) {
 	}
 	byServer := map[string][]v1.Instance{}
 	var stale []v1.Instance
+	owned := map[string]bool{} // active records of this node
 	err = m.eachInstance(ctx, func(in v1.Instance) {
+		if in.Node == m.cfg.Node && in.State != v1.InstanceStopped {
+			owned[in.ID] = true
+		}
 		if in.State == v1.InstanceStopped {
 			if time.Since(in.StoppedAt) > m.cfg.StoppedRetention {
 				stale = append(stale, in)
@@ -228,6 +249,53 @@ func (m *Manager) pass(ctx context.Context) {
 	for _, in := range stale {
 		if err := m.st.DeleteInstance(ctx, in.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			m.log.Warn("reconcile: cannot delete an old stopped instance", "instance", in.ID, "err", err)
+		}
+	}
+	if m.passes%sweepEvery == 0 {
+		m.sweep(ctx, owned)
+	}
+	m.passes++
+}
+
+// sweepEvery is how many passes go between two sweeps (the first pass
+// sweeps).
+const sweepEvery = 4
+
+// sweep stops whatever this node's runtimes run that no active record of
+// this node owns: containers left running at a shutdown whose server
+// another replica took over meanwhile, children of an mcpd that was
+// killed, an instance whose stop was cut short. Without it they would
+// run for ever, with their secrets.
+func (m *Manager) sweep(ctx context.Context, owned map[string]bool) {
+	for _, rt := range m.runtimes {
+		list, err := rt.List(ctx)
+		if err != nil {
+			continue // an engine that is away is swept when it is back
+		}
+		for _, st := range list {
+			id := st.InstanceID
+			m.mu.Lock()
+			skip := owned[id] || m.runners[id] != nil || m.sweeping[id] || m.ctx == nil || m.ctx.Err() != nil
+			if !skip {
+				m.sweeping[id] = true
+				m.wg.Add(1)
+			}
+			m.mu.Unlock()
+			if skip {
+				continue
+			}
+			m.log.Warn("stopping an instance no record of this node owns", "instance", id, "runtime", rt.Name(), "runtime_id", st.RuntimeID)
+			go func() {
+				defer m.wg.Done()
+				sctx, cancel := context.WithTimeout(context.Background(), m.cfg.Drain+30*time.Second)
+				defer cancel()
+				if _, err := rt.Stop(sctx, id, workload.StopOptions{Drain: m.cfg.Drain}); err != nil && !errors.Is(err, workload.ErrNotFound) {
+					m.log.Warn("stray instance not stopped; will retry", "instance", id, "err", err)
+				}
+				m.mu.Lock()
+				delete(m.sweeping, id)
+				m.mu.Unlock()
+			}()
 		}
 	}
 }
@@ -339,12 +407,13 @@ func (m *Manager) reconcileServer(ctx context.Context, name string, s *server, r
 			}
 		}
 	}
-	// A changed spec replaces the instances that run the old one.
+	// A changed spec replaces the instances that run the old one (once
+	// each, however many passes see the change before they restart).
 	if s != nil {
 		m.mu.Lock()
 		for _, r := range m.runners {
-			if h := r.specHash(); r.server == name && h != "" && h != s.Hash {
-				r.request(command{kind: cmdRestart, reason: "the server's spec changed"})
+			if r.server == name {
+				r.replace(s.Hash)
 			}
 		}
 		m.mu.Unlock()

@@ -1,6 +1,7 @@
 package instance
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,6 +53,10 @@ type runner struct {
 	hash    string
 	cs      *mcp.ClientSession
 	pipe    *logPipe
+	// rt is the runtime the instance was last started on: it is the one
+	// that stops it, whatever the server's spec says now. Only the
+	// runner's goroutine touches it.
+	rt workload.Runtime
 }
 
 func newRunner(m *Manager, in v1.Instance) *runner {
@@ -115,6 +120,18 @@ func (r *runner) specHash() string {
 	return r.hash
 }
 
+// replace queues one restart onto the spec with hash, once.
+func (r *runner) replace(hash string) {
+	r.mu.Lock()
+	if r.hash == "" || r.hash == hash {
+		r.mu.Unlock()
+		return
+	}
+	r.hash = hash
+	r.mu.Unlock()
+	r.request(command{kind: cmdRestart, reason: "the server's spec changed"})
+}
+
 func (r *runner) session() *mcp.ClientSession {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -129,20 +146,42 @@ func (r *runner) setSession(cs *mcp.ClientSession) {
 
 var errNotMine = errors.New("instance is owned by another node")
 
-// update changes the instance record if this node still owns it.
+// update changes the instance record if this node still owns it. A stop
+// requested through the store (stopping, maybe by another replica) is
+// never undone by the runner's own progress: the state stays, and the
+// runner is told to stop. Text that may come from the server (errors,
+// tool output) is sanitised like log lines.
 func (r *runner) update(fn func(in *v1.Instance)) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	var stopReason string
 	_, err := r.m.st.UpdateInstance(ctx, r.id, func(in *v1.Instance) error {
 		if in.Node != r.m.cfg.Node {
 			return errNotMine
 		}
+		prev := in.State
 		fn(in)
+		if (prev == v1.InstanceStopping || prev == v1.InstanceStopped) && in.State != v1.InstanceStopped {
+			in.State = prev
+			if prev == v1.InstanceStopping {
+				stopReason = cmp.Or(in.Message, "stop requested")
+			}
+		}
+		in.Message, in.Health.LastError = Sanitize(in.Message), Sanitize(in.Health.LastError)
+		for i := range in.Events {
+			in.Events[i].Message = Sanitize(in.Events[i].Message)
+		}
 		in.UpdatedAt = time.Now().UTC()
 		return nil
 	})
-	if err != nil && !errors.Is(err, errNotMine) && !errors.Is(err, store.ErrNotFound) {
+	switch {
+	case errors.Is(err, errNotMine):
+		// Another node took the instance over: this one lets go.
+		r.request(command{kind: cmdHandOver})
+	case err != nil && !errors.Is(err, store.ErrNotFound):
 		r.m.log.Warn("instance state not recorded", "instance", r.id, "err", err)
+	case stopReason != "":
+		r.request(command{kind: cmdStop, reason: stopReason})
 	}
 	return err
 }
@@ -173,7 +212,9 @@ func (r *runner) run(ctx context.Context, adopt bool, why string) {
 		out := r.once(ctx, adopt && first)
 		switch {
 		case out.kind == "shutdown":
-			r.shutdown(out)
+			if r.shutdown(out) {
+				r.m.keepLease(r.server)
+			}
 			return
 		case out.kind == "command":
 			c := out.cmd
@@ -316,13 +357,18 @@ func (r *runner) once(ctx context.Context, adopt bool) outcome {
 	var st workload.Status
 	adopted := false
 	if adopt {
-		st, err = rt.Adopt(ctx, r.id, workload.AdoptOptions{Log: r.pipe.add, Since: time.Now().Add(-time.Second)})
+		st, err = rt.Adopt(ctx, r.id, workload.AdoptOptions{Log: r.pipe.add, Since: r.pipe.lastTime(ctx)})
 		adopted = err == nil
 	}
 	if !adopted {
-		// Whatever an earlier mcpd left under this id goes first.
-		if _, err := rt.Stop(ctx, r.id, workload.StopOptions{Drain: r.m.cfg.Drain}); err != nil && !errors.Is(err, workload.ErrNotFound) {
-			return outcome{kind: "failed", msg: failure(rt, "cannot stop what an earlier run left", err)}
+		// Whatever an earlier run left under this id goes first, on
+		// whichever runtime it ran.
+		for _, old := range r.m.runtimes {
+			if _, err := old.Stop(ctx, r.id, workload.StopOptions{Drain: r.m.cfg.Drain}); err != nil && !errors.Is(err, workload.ErrNotFound) {
+				if old == rt || !errors.Is(err, workload.ErrUnavailable) {
+					return outcome{kind: "failed", msg: failure(old, "cannot stop what an earlier run left", err)}
+				}
+			}
 		}
 		ws, err := workloadSpec(ctx, r.m.st, r.m.keys, s, r.id, r.pipe.add)
 		if err != nil {
@@ -333,6 +379,7 @@ func (r *runner) once(ctx context.Context, adopt bool) outcome {
 			return outcome{kind: "failed", msg: failure(rt, "start", err)}
 		}
 	}
+	r.rt = rt
 	return r.supervise(ctx, rt, s, st, adopted)
 }
 
@@ -578,18 +625,11 @@ func (r *runner) stopRuntime(drain time.Duration) {
 		r.setSession(nil)
 		cs.Close()
 	}
-	rt, _, _ := r.runtime()
-	if rt == nil {
-		for _, x := range r.m.runtimes {
-			if _, err := x.Inspect(context.Background(), r.id); err == nil {
-				rt = x
-				break
-			}
-		}
-	}
+	rt := r.rt
 	if rt == nil {
 		return
 	}
+	r.rt = nil
 	ctx, cancel := context.WithTimeout(context.Background(), drain+30*time.Second)
 	defer cancel()
 	if _, err := rt.Stop(ctx, r.id, workload.StopOptions{Drain: drain}); err != nil && !errors.Is(err, workload.ErrNotFound) {
@@ -599,6 +639,9 @@ func (r *runner) stopRuntime(drain time.Duration) {
 
 func (r *runner) finishStop(reason string) {
 	r.pipe.note("mcpd: stopped: %s", reason)
+	// Every line is stored before the record says stopped: a follower
+	// ends when it sees stopped and no more lines.
+	r.pipe.flush()
 	_ = r.update(func(in *v1.Instance) {
 		now := time.Now().UTC()
 		in.State, in.Message, in.StoppedAt, in.NextStartAt = v1.InstanceStopped, reason, now, time.Time{}
@@ -609,19 +652,20 @@ func (r *runner) finishStop(reason string) {
 
 // shutdown handles the end of mcpd: detachable instances keep running for
 // the next mcpd to adopt; the rest stop and start again with mcpd.
-func (r *runner) shutdown(out outcome) {
-	rt, _, _ := r.runtime()
-	if out.running && rt != nil && workload.Detachable(rt) {
+func (r *runner) shutdown(out outcome) (detached bool) {
+	if out.running && r.rt != nil && workload.Detachable(r.rt) {
 		r.pipe.note("mcpd: mcpd is stopping; the instance keeps running and is adopted at the next start")
-		return
+		return true
 	}
 	if out.running {
 		r.stopRuntime(0)
 	}
 	r.pipe.note("mcpd: mcpd is stopping; the instance starts again with it")
+	r.pipe.flush()
 	_ = r.update(func(in *v1.Instance) {
 		in.State, in.Message = v1.InstancePending, "mcpd stopped; the instance starts again when it is back"
 		in.Health.Readiness, in.Health.Liveness = false, false
 		r.event(v1.EventNormal, "Stopped", "mcpd stopped")(in)
 	})
+	return false
 }

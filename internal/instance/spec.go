@@ -80,7 +80,8 @@ func probeOf(spec *v1.ServerSpec, def probe) probe {
 }
 
 // errConfig marks a start failure that only a change of the server or a
-// secret cures (a missing secret key); it is retried at the longest backoff.
+// secret cures (a missing secret key). It is retried with the usual
+// backoff, so the instance starts soon after the fix.
 var errConfig = errors.New("configuration")
 
 // workloadSpec builds what the runtime needs, with secret values resolved

@@ -36,7 +36,7 @@ type LogQuery struct {
 	Since time.Time
 	// Tail, without After, returns the last Tail lines.
 	Tail int
-	// Limit caps the lines returned; 0 means 1000.
+	// Limit caps the lines returned; 0 means 1000 (or Tail).
 	Limit int
 }
 
@@ -252,6 +252,9 @@ func (d *DB) ReadLogs(ctx context.Context, q LogQuery) ([]v1.LogLine, error) {
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 1000
+		if q.Tail > 0 && q.After == 0 {
+			limit = q.Tail // a tail asks for that many, not one default page
+		}
 	}
 	where := "instance_id = ? AND seq > ?"
 	args := []any{q.InstanceID, q.After}

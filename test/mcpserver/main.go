@@ -28,6 +28,7 @@ func main() {
 		exitCode   = flag.Int("exit", -1, "exit with this code right after start (a crashing server)")
 		ignoreTerm = flag.Bool("ignore-sigterm", false, "ignore SIGTERM and the end of stdin (only SIGKILL stops it)")
 		spawnChild = flag.Bool("spawn-child", false, "start a grandchild that ignores SIGTERM, as npx and uvx leave one")
+		setsidKid  = flag.Bool("setsid-child", false, "start a grandchild in a session of its own (out of the group's reach) that keeps stderr open")
 		logLines   = flag.Int("log-lines", 0, "write `N` numbered lines to stderr at start")
 		lineBytes  = flag.Int("line-bytes", 80, "length of each -log-lines line")
 		sleep      = flag.Bool("sleep", false, "do nothing until killed (the grandchild)")
@@ -69,6 +70,19 @@ func main() {
 				fmt.Fprintf(os.Stderr, "tick %09d\n", i)
 			}
 		}()
+	}
+	if *setsidKid {
+		self, err := os.Executable()
+		if err != nil {
+			fatal(err)
+		}
+		child := exec.Command(self, "-sleep")
+		child.Stderr = os.Stderr
+		child.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := child.Start(); err != nil {
+			fatal(err)
+		}
+		fmt.Fprintf(os.Stderr, "mcpserver: escaped grandchild pid %d\n", child.Process.Pid)
 	}
 	if *spawnChild {
 		self, err := os.Executable()

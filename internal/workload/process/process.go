@@ -91,6 +91,7 @@ type proc struct {
 	cmd     *exec.Cmd
 	stdin   *os.File
 	stdout  *os.File
+	stderr  *os.File // the log's read end
 	started time.Time
 
 	connected bool          // guarded by Runtime.mu
@@ -153,7 +154,7 @@ func (r *Runtime) Start(ctx context.Context, spec workload.Spec) (workload.Statu
 	}
 	closeAll(inR, outW, errW) // the child has its copies
 	p := &proc{
-		spec: spec, cmd: cmd, stdin: inW, stdout: outR, started: time.Now().UTC(),
+		spec: spec, cmd: cmd, stdin: inW, stdout: outR, stderr: errR, started: time.Now().UTC(),
 		exited: make(chan struct{}), logsDone: make(chan struct{}),
 	}
 	p.status = workload.Status{InstanceID: spec.InstanceID, Server: spec.Server,
@@ -237,14 +238,25 @@ func (r *Runtime) reap(p *proc) {
 	r.mu.Unlock()
 	close(p.exited)
 	// The log reader ends when the last holder of stderr is gone; the
-	// group was just killed, so that is now.
-	<-p.logsDone
+	// group was just killed, so that is now, unless a grandchild left the
+	// group (setsid) holding it: then the read end is closed under the
+	// reader after a grace period, so that Stop always returns.
+	select {
+	case <-p.logsDone:
+	case <-time.After(logGrace):
+		p.stderr.Close()
+		<-p.logsDone
+	}
 	p.stdin.Close()
 }
 
+// logGrace is how long the log reader may drain what the group wrote
+// before it died.
+const logGrace = 2 * time.Second
+
 func readLog(f *os.File, log workload.LogFunc, done chan<- struct{}) {
 	defer close(done)
-	defer f.Close()
+	defer f.Close() // a second Close (after reap's) is harmless
 	br := bufio.NewReaderSize(f, maxLine)
 	for {
 		line, err := br.ReadSlice('\n')
@@ -309,6 +321,7 @@ func (r *Runtime) Stop(ctx context.Context, id string, opts workload.StopOptions
 		t.Stop()
 		<-p.exited
 	}
+	// reap ends the log reader within logGrace of the exit.
 	<-p.logsDone
 	p.stdout.Close()
 	r.mu.Lock()

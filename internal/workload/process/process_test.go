@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -141,5 +143,36 @@ func TestEnvironmentIsAllowListed(t *testing.T) {
 	if _, err := rt.Start(t.Context(), workload.Spec{InstanceID: workloadtest.NewID(), Command: "no-such-cmd-x"}); err == nil ||
 		!strings.Contains(err.Error(), "not found in PATH (/usr/bin:/bin)") {
 		t.Errorf("missing command error = %v", err)
+	}
+}
+
+// A grandchild that leaves the group (setsid) and keeps stderr open is out
+// of reach, but Stop still returns: the log is cut after a grace period.
+func TestStopReturnsDespiteAnEscapedGrandchild(t *testing.T) {
+	bin := testbin.MCPServer(t)
+	rt, _ := process.New(process.Config{Node: "test-" + workloadtest.NewID()})
+	var log workloadtest.Log
+	spec := workload.Spec{InstanceID: workloadtest.NewID(), Command: bin, Args: []string{"-setsid-child"}, Log: log.Func}
+	if _, err := rt.Start(t.Context(), spec); err != nil {
+		t.Fatal(err)
+	}
+	log.WaitFor(t, "escaped grandchild pid")
+	var pid int
+	for _, l := range log.Texts() {
+		if _, err := fmt.Sscanf(l, "mcpserver: escaped grandchild pid %d", &pid); err == nil {
+			break
+		}
+	}
+	t.Cleanup(func() {
+		if pid > 0 {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	begin := time.Now()
+	if _, err := rt.Stop(t.Context(), spec.InstanceID, workload.StopOptions{Drain: 200 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(begin); took > 5*time.Second {
+		t.Errorf("Stop took %v with an escaped grandchild holding stderr", took)
 	}
 }
