@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -151,6 +152,19 @@ func TestInstanceLifecycle(t *testing.T) {
 				t.Errorf("health answer %d lacks %s: %v", code, k, health)
 			}
 		}
+		eventually(t, 10*time.Second, "instance metrics on /metrics", func() bool {
+			resp, err := http.Get(m.URL + "/metrics")
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			body := string(b)
+			return strings.Contains(body, `mcpd_instance_up{instance="`+first.ID+`",server="echo"} 1`) &&
+				strings.Contains(body, `mcpd_instance_ready{instance="`+first.ID+`",server="echo"} 1`) &&
+				strings.Contains(body, `mcpd_instance_probe_consecutive_failures{instance="`+first.ID+`",server="echo"} 0`) &&
+				strings.Contains(body, `mcpd_instance_probe_duration_seconds_count{outcome="ok",server="echo"}`)
+		})
 		if r := mcpctl(t, cfg, "", "describe", "instance", first.ID); r.Code != 0 || !strings.Contains(r.Stdout, "Ready") || !strings.Contains(r.Stdout, "Events:") {
 			t.Errorf("describe: %+v", r)
 		}
@@ -198,6 +212,13 @@ func TestInstanceLifecycle(t *testing.T) {
 		again := waitInstances(t, cfg, "echo", "ready after restart", running(1))
 		if again := inState(again, v1.InstanceRunning)[0]; again.ID != first.ID || again.RuntimeID == first.RuntimeID {
 			t.Errorf("restart: before %+v after %+v", first, again)
+		}
+		if resp, err := http.Get(m.URL + "/metrics"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !strings.Contains(string(b), `mcpd_instance_restarts_total{server="echo"} 1`) {
+				t.Errorf("/metrics lacks one restart of echo")
+			}
 		}
 		// scale to zero: everything stops.
 		if r := mcpctl(t, cfg, "", "scale", "server", "echo", "--replicas", "0"); r.Code != 0 {
