@@ -275,16 +275,22 @@ func drainParam(r *http.Request) (time.Duration, error) {
 	return d, nil
 }
 
+// drainedInstance reads what stop and restart take: ?drainTimeout= and
+// the instance, with verb checked on it.
+func (s *Server) drainedInstance(r *http.Request, verb string) (v1.Instance, time.Duration, error) {
+	if err := onlyParams(r, "drainTimeout"); err != nil {
+		return v1.Instance{}, 0, err
+	}
+	drain, err := drainParam(r)
+	if err != nil {
+		return v1.Instance{}, 0, err
+	}
+	in, err := s.instanceFor(r, verb)
+	return in, drain, err
+}
+
 func (s *Server) stopInstance(w http.ResponseWriter, r *http.Request) {
-	err := onlyParams(r, "drainTimeout")
-	drain, derr := drainParam(r)
-	if err == nil {
-		err = derr
-	}
-	var in v1.Instance
-	if err == nil {
-		in, err = s.instanceFor(r, v1.RoleDelete)
-	}
+	in, drain, err := s.drainedInstance(r, v1.RoleDelete)
 	if err == nil {
 		err = s.allow(r.Context(), authz.Request{Verb: v1.RoleEdit, Resource: "servers", Name: in.Server})
 	}
@@ -316,15 +322,7 @@ func (s *Server) stopInstance(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) restartInstance(w http.ResponseWriter, r *http.Request) {
-	err := onlyParams(r, "drainTimeout")
-	drain, derr := drainParam(r)
-	if err == nil {
-		err = derr
-	}
-	var in v1.Instance
-	if err == nil {
-		in, err = s.instanceFor(r, v1.RoleEdit)
-	}
+	in, drain, err := s.drainedInstance(r, v1.RoleEdit)
 	if err == nil {
 		err = s.needInstances()
 	}

@@ -35,12 +35,22 @@ func isInstances(arg string) bool {
 	return false
 }
 
-// checkInstanceID refuses a malformed id before any request.
-func checkInstanceID(id string) error {
-	if msg := v1.ValidateInstanceID(id); msg != "" {
-		return &UsageError{Msg: fmt.Sprintf("%q %s", id, msg)}
+// checkInstanceID refuses malformed ids before any request.
+func checkInstanceID(ids ...string) error {
+	for _, id := range ids {
+		if msg := v1.ValidateInstanceID(id); msg != "" {
+			return &UsageError{Msg: fmt.Sprintf("%q %s", id, msg)}
+		}
 	}
 	return nil
+}
+
+// instanceClient checks ids, then opens the client.
+func instanceClient(f *Factory, ids ...string) (*client.Client, error) {
+	if err := checkInstanceID(ids...); err != nil {
+		return nil, err
+	}
+	return f.APIClient()
 }
 
 func instanceColumns(wide bool) []string {
@@ -71,12 +81,7 @@ func getInstances(ctx context.Context, o *GetOptions) error {
 	if o.LabelSelector != "" || o.Project != "" || o.Reveal {
 		return &UsageError{Msg: "instances take no -l, -p or --reveal; narrow them with --server"}
 	}
-	for _, id := range o.Names {
-		if err := checkInstanceID(id); err != nil {
-			return err
-		}
-	}
-	c, err := o.F.APIClient()
+	c, err := instanceClient(o.F, o.Names...)
 	if err != nil {
 		return err
 	}
@@ -108,12 +113,7 @@ func getInstances(ctx context.Context, o *GetOptions) error {
 }
 
 func describeInstances(ctx context.Context, o *DescribeOptions) error {
-	for _, id := range o.Names {
-		if err := checkInstanceID(id); err != nil {
-			return err
-		}
-	}
-	c, err := o.F.APIClient()
+	c, err := instanceClient(o.F, o.Names...)
 	if err != nil {
 		return err
 	}
@@ -463,10 +463,7 @@ func isFinal(err error) bool {
 
 // instanceStatus is `mcpctl status ID`.
 func instanceStatus(ctx context.Context, o *StatusOptions, id string) error {
-	if err := checkInstanceID(id); err != nil {
-		return err
-	}
-	c, err := o.F.APIClient()
+	c, err := instanceClient(o.F, id)
 	if err != nil {
 		return err
 	}

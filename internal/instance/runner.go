@@ -221,13 +221,7 @@ func (r *runner) run(ctx context.Context, adopt bool, why string) {
 			if out.running {
 				r.stopRuntime(c.drain)
 			}
-			switch c.kind {
-			case cmdStop:
-				r.finishStop(c.reason)
-				closeDone(c)
-				return
-			case cmdHandOver:
-				closeDone(c)
+			if r.ends(c) {
 				return
 			}
 			r.m.metrics.Restarts.WithLabelValues(r.server).Inc()
@@ -266,16 +260,10 @@ func (r *runner) run(ctx context.Context, adopt bool, why string) {
 			return
 		}
 		if ok {
-			switch c.kind {
-			case cmdStop:
-				r.finishStop(c.reason)
-				closeDone(c)
-				return
-			case cmdHandOver:
-				closeDone(c)
+			if r.ends(c) {
 				return
 			}
-			closeDone(c)
+			closeDone(c) // a restart: starting again is what comes next
 		}
 		r.m.metrics.Restarts.WithLabelValues(r.server).Inc()
 		_ = r.update(func(in *v1.Instance) {
@@ -283,6 +271,20 @@ func (r *runner) run(ctx context.Context, adopt bool, why string) {
 			in.State, in.NextStartAt = v1.InstancePending, time.Time{}
 		})
 	}
+}
+
+// ends carries out a stop or a hand-over (the instance is already
+// stopped in its runtime) and reports whether the runner ends.
+func (r *runner) ends(c command) bool {
+	switch c.kind {
+	case cmdStop:
+		r.finishStop(c.reason)
+	case cmdHandOver:
+	default:
+		return false
+	}
+	closeDone(c)
+	return true
 }
 
 func closeDone(c command) {
