@@ -112,14 +112,6 @@ func (r *runner) closeAll() {
 	r.pending = nil
 }
 
-// specHash is the hash of the server spec the instance runs ("" before
-// its first start).
-func (r *runner) specHash() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.hash
-}
-
 // replace queues one restart onto the spec with hash, once.
 func (r *runner) replace(hash string) {
 	r.mu.Lock()

@@ -152,7 +152,7 @@ func newServer() *mcp.Server {
 	srv := mcp.NewServer(&mcp.Implementation{Name: "mcpctl-test-server", Version: "1.0.0"}, nil)
 	mcp.AddTool(srv, &mcp.Tool{Name: "echo", Description: "Returns its text."},
 		func(_ context.Context, _ *mcp.CallToolRequest, in echoIn) (*mcp.CallToolResult, textOut, error) {
-			return nil, textOut{Text: in.Text}, nil
+			return nil, textOut(in), nil
 		})
 	mcp.AddTool(srv, &mcp.Tool{Name: "env", Description: "Returns the value of one environment variable."},
 		func(_ context.Context, _ *mcp.CallToolRequest, in envIn) (*mcp.CallToolResult, textOut, error) {

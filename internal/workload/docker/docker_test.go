@@ -23,8 +23,6 @@ import (
 	"github.com/mcpctl/mcpctl/internal/workload/workloadtest"
 )
 
-const testImage = testbin.TestImage
-
 // Every runtime and engine client of a test is closed at its cleanup, so
 // no idle connection of theirs is left for goleak to find.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
