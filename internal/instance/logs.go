@@ -73,14 +73,20 @@ func (p *logPipe) note(format string, args ...any) {
 	p.addLine(time.Now().UTC(), StreamMcpd, Sanitize(fmt.Sprintf(format, args...)))
 }
 
-// lastTime is the time of the newest stored line (zero for none): an
-// adopted instance's log is read again from there.
+// lastTime is the time of the newest stored line of the instance's own
+// output (mcpd's notes do not count; zero for none): an adopted
+// instance's log is read again from there.
 func (p *logPipe) lastTime(ctx context.Context) time.Time {
-	lines, err := p.st.ReadLogs(ctx, store.LogQuery{InstanceID: p.id, Tail: 1})
-	if err != nil || len(lines) == 0 {
+	lines, err := p.st.ReadLogs(ctx, store.LogQuery{InstanceID: p.id, Tail: 100})
+	if err != nil {
 		return time.Time{}
 	}
-	return lines[0].Time
+	for i := len(lines) - 1; i >= 0; i-- {
+		if lines[i].Stream != StreamMcpd {
+			return lines[i].Time
+		}
+	}
+	return time.Time{}
 }
 
 func (p *logPipe) addLine(ts time.Time, stream, text string) {

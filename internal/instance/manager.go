@@ -287,14 +287,19 @@ func (m *Manager) sweep(ctx context.Context, owned map[string]bool) {
 			m.log.Warn("stopping an instance no record of this node owns", "instance", id, "runtime", rt.Name(), "runtime_id", st.RuntimeID)
 			go func() {
 				defer m.wg.Done()
+				defer func() {
+					m.mu.Lock()
+					delete(m.sweeping, id)
+					m.mu.Unlock()
+				}()
+				if m.runner(id) != nil {
+					return // a runner took it meanwhile
+				}
 				sctx, cancel := context.WithTimeout(context.Background(), m.cfg.Drain+30*time.Second)
 				defer cancel()
 				if _, err := rt.Stop(sctx, id, workload.StopOptions{Drain: m.cfg.Drain}); err != nil && !errors.Is(err, workload.ErrNotFound) {
 					m.log.Warn("stray instance not stopped; will retry", "instance", id, "err", err)
 				}
-				m.mu.Lock()
-				delete(m.sweeping, id)
-				m.mu.Unlock()
 			}()
 		}
 	}

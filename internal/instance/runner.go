@@ -38,6 +38,8 @@ type outcome struct {
 	exitCode *int
 	running  bool // the runtime still has the instance
 	ranFor   time.Duration
+	// adoptLater: adoption could not be tried (the runtime is away).
+	adoptLater bool
 }
 
 // runner supervises one instance on this node: start, MCP session,
@@ -55,8 +57,11 @@ type runner struct {
 	pipe    *logPipe
 	// rt is the runtime the instance was last started on: it is the one
 	// that stops it, whatever the server's spec says now. Only the
-	// runner's goroutine touches it.
+	// runner's goroutine touches it, and since.
 	rt workload.Runtime
+	// since is the time of the newest stored line of the instance's own
+	// output, where an adopted instance's log resumes.
+	since time.Time
 }
 
 func newRunner(m *Manager, in v1.Instance) *runner {
@@ -82,9 +87,22 @@ func (r *runner) next() (command, bool) {
 	if len(r.pending) == 0 {
 		return command{}, false
 	}
+	// Stops and hand-overs win over restarts; among them, a request that
+	// waits for its answer (an API call, with its drain) wins over one the
+	// runner queued itself.
+	rank := func(c command) int {
+		n := 0
+		if c.kind != cmdRestart {
+			n += 2
+		}
+		if c.done != nil {
+			n++
+		}
+		return n
+	}
 	best := 0
 	for i, c := range r.pending {
-		if c.kind != cmdRestart && r.pending[best].kind == cmdRestart {
+		if rank(c) > rank(r.pending[best]) {
 			best = i
 		}
 	}
@@ -146,18 +164,19 @@ var errNotMine = errors.New("instance is owned by another node")
 func (r *runner) update(fn func(in *v1.Instance)) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var stopReason string
+	var pinned, msg string
 	_, err := r.m.st.UpdateInstance(ctx, r.id, func(in *v1.Instance) error {
+		msg = in.Message
 		if in.Node != r.m.cfg.Node {
 			return errNotMine
 		}
-		prev := in.State
+		prev, msg, stoppedAt := in.State, in.Message, in.StoppedAt
 		fn(in)
 		if (prev == v1.InstanceStopping || prev == v1.InstanceStopped) && in.State != v1.InstanceStopped {
-			in.State = prev
-			if prev == v1.InstanceStopping {
-				stopReason = cmp.Or(in.Message, "stop requested")
-			}
+			// A stop requested elsewhere stands: the runner's progress
+			// does not undo it.
+			in.State, in.Message, in.StoppedAt = prev, msg, stoppedAt
+			pinned = prev
 		}
 		in.Message, in.Health.LastError = Sanitize(in.Message), Sanitize(in.Health.LastError)
 		for i := range in.Events {
@@ -172,8 +191,11 @@ func (r *runner) update(fn func(in *v1.Instance)) error {
 		r.request(command{kind: cmdHandOver})
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		r.m.log.Warn("instance state not recorded", "instance", r.id, "err", err)
-	case stopReason != "":
-		r.request(command{kind: cmdStop, reason: stopReason})
+	case pinned == v1.InstanceStopping:
+		r.request(command{kind: cmdStop, reason: cmp.Or(msg, "stop requested")})
+	case pinned == v1.InstanceStopped:
+		// Recorded stopped elsewhere: stop here without writing again.
+		r.request(command{kind: cmdHandOver})
 	}
 	return err
 }
@@ -195,13 +217,23 @@ func (r *runner) run(ctx context.Context, adopt bool, why string) {
 	logsDone := make(chan struct{})
 	go func() { defer close(logsDone); pipe.run(logCtx) }()
 	defer func() { stopLogs(); <-logsDone }()
+	if adopt {
+		// Where the stored log of the instance's own output ends, read
+		// before any note of mcpd's: the adopted container's log resumes
+		// there.
+		r.since = pipe.lastTime(ctx)
+	}
 	if why != "" {
 		pipe.note("mcpd: %s; taking the instance over", why)
 	}
 
 	crashes := 0
-	for first := true; ; first = false {
-		out := r.once(ctx, adopt && first)
+	for {
+		out := r.once(ctx, adopt)
+		// Adoption is tried until the runtime says there is nothing to
+		// adopt: an engine that is briefly away must not get a healthy
+		// container replaced.
+		adopt = adopt && out.adoptLater
 		switch {
 		case out.kind == "shutdown":
 			if r.shutdown(out) {
@@ -351,8 +383,11 @@ func (r *runner) once(ctx context.Context, adopt bool) outcome {
 	var st workload.Status
 	adopted := false
 	if adopt {
-		st, err = rt.Adopt(ctx, r.id, workload.AdoptOptions{Log: r.pipe.add, Since: r.pipe.lastTime(ctx)})
+		st, err = rt.Adopt(ctx, r.id, workload.AdoptOptions{Log: r.pipe.add, Since: r.since})
 		adopted = err == nil
+		if errors.Is(err, workload.ErrUnavailable) {
+			return outcome{kind: "failed", msg: failure(rt, "adopt", err), adoptLater: true}
+		}
 	}
 	if !adopted {
 		// Whatever an earlier run left under this id goes first, on
@@ -420,8 +455,25 @@ func (r *runner) supervise(ctx context.Context, rt workload.Runtime, s *server, 
 	defer cancel()
 	exited := make(chan workload.Status, 1)
 	go func() {
-		if fin, err := rt.Wait(sctx, r.id); err == nil {
-			exited <- fin
+		// A broken wait (the engine restarting) is retried: the exit must
+		// not go unnoticed, to be found later as failed probes.
+		for delay := 100 * time.Millisecond; ; delay = min(delay*2, 5*time.Second) {
+			fin, err := rt.Wait(sctx, r.id)
+			switch {
+			case err == nil:
+				exited <- fin
+				return
+			case errors.Is(err, workload.ErrNotFound):
+				exited <- workload.Status{InstanceID: r.id, ExitCode: -1, Reason: "it is gone from its runtime"}
+				return
+			case sctx.Err() != nil:
+				return
+			}
+			select {
+			case <-sctx.Done():
+				return
+			case <-time.After(delay):
+			}
 		}
 	}()
 	conn := make(chan connected, 1)

@@ -140,6 +140,10 @@ type envIn struct {
 	Name string `json:"name"`
 }
 
+type dialIn struct {
+	Addr string `json:"addr"`
+}
+
 type sleepIn struct {
 	Millis int `json:"millis"`
 }
@@ -157,6 +161,15 @@ func newServer() *mcp.Server {
 	mcp.AddTool(srv, &mcp.Tool{Name: "env", Description: "Returns the value of one environment variable."},
 		func(_ context.Context, _ *mcp.CallToolRequest, in envIn) (*mcp.CallToolResult, textOut, error) {
 			return nil, textOut{Text: os.Getenv(in.Name)}, nil
+		})
+	mcp.AddTool(srv, &mcp.Tool{Name: "dial", Description: "Opens a TCP connection to addr (2 s timeout): connected, or the error."},
+		func(_ context.Context, _ *mcp.CallToolRequest, in dialIn) (*mcp.CallToolResult, textOut, error) {
+			c, err := net.DialTimeout("tcp", in.Addr, 2*time.Second)
+			if err != nil {
+				return nil, textOut{Text: err.Error()}, nil
+			}
+			c.Close()
+			return nil, textOut{Text: "connected"}, nil
 		})
 	mcp.AddTool(srv, &mcp.Tool{Name: "sleep", Description: "Waits, then answers."},
 		func(ctx context.Context, _ *mcp.CallToolRequest, in sleepIn) (*mcp.CallToolResult, textOut, error) {

@@ -143,7 +143,19 @@ type Config struct {
 	// DefaultLimits apply to specs whose limits are zero; their own zero
 	// fields mean DefaultMemoryBytes, DefaultNanoCPUs and DefaultPids.
 	DefaultLimits workload.Limits
+	// Network is the bridge network instances join; empty means
+	// DefaultNetwork. Start creates it when missing, with inter-container
+	// traffic off.
+	Network string
 }
+
+// DefaultNetwork is the network instances join: a bridge on which they
+// reach the outside (npm, APIs) but not each other, so that one server
+// cannot call another's HTTP endpoint (and the secrets behind it).
+const DefaultNetwork = "mcpctl"
+
+// iccOption is the bridge driver's switch for inter-container traffic.
+const iccOption = "com.docker.network.bridge.enable_icc"
 
 // Runtime runs instances as Docker containers. It is safe for concurrent
 // use.
@@ -154,9 +166,41 @@ type Runtime struct {
 
 	mu    sync.Mutex
 	insts map[string]*instance
+	// netOK is set once the network is known to be right.
+	netOK bool
 }
 
 var _ workload.Runtime = (*Runtime)(nil)
+
+// ensureNetwork creates the instances' network when it is missing, and
+// refuses one of that name that lets containers talk to each other.
+func (r *Runtime) ensureNetwork(ctx context.Context) error {
+	r.mu.Lock()
+	ok := r.netOK
+	r.mu.Unlock()
+	if ok {
+		return nil
+	}
+	name := r.cfg.Network
+	res, err := r.cli.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
+	switch {
+	case cerrdefs.IsNotFound(err):
+		_, err = r.cli.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "bridge",
+			Options: map[string]string{iccOption: "false"}, Labels: map[string]string{LabelManaged: "true"}})
+		if err != nil && !cerrdefs.IsConflict(err) {
+			return fmt.Errorf("create the docker network %s: %w", name, r.engineErr(err))
+		}
+	case err != nil:
+		return fmt.Errorf("inspect the docker network %s: %w", name, r.engineErr(err))
+	case res.Network.Options[iccOption] != "false":
+		return fmt.Errorf("the docker network %s exists but lets containers reach each other (%s is not false); "+
+			"remove it (docker network rm %s) and mcpd creates it isolated", name, iccOption, name)
+	}
+	r.mu.Lock()
+	r.netOK = true
+	r.mu.Unlock()
+	return nil
+}
 
 // New returns a Docker runtime. It does not contact the engine: an engine
 // that is down makes the calls fail (with workload.ErrUnavailable), not New.
@@ -166,6 +210,9 @@ func New(cfg Config) (*Runtime, error) {
 	}
 	if err := checkLimits(cfg.DefaultLimits); err != nil {
 		return nil, fmt.Errorf("docker runtime: default limits: %w", err)
+	}
+	if cfg.Network == "" {
+		cfg.Network = DefaultNetwork
 	}
 	if cfg.DefaultLimits.MemoryBytes == 0 {
 		cfg.DefaultLimits.MemoryBytes = DefaultMemoryBytes
@@ -253,6 +300,9 @@ func (r *Runtime) Start(ctx context.Context, spec workload.Spec) (workload.Statu
 	// a container behind. ctx is checked between them instead.
 	eng, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
+	if err := r.ensureNetwork(eng); err != nil {
+		return workload.Status{}, fmt.Errorf("start docker instance %s: %w", spec.InstanceID, err)
+	}
 	opts := r.createOptions(spec, transport, path)
 	created, err := r.cli.ContainerCreate(eng, opts)
 	if cerrdefs.IsNotFound(err) {
@@ -377,6 +427,7 @@ func (r *Runtime) createOptions(spec workload.Spec, transport, path string) clie
 		// The log driver records a STDIO server's stdout too (MCP
 		// traffic): json-file, bounded, goes with the container.
 		LogConfig:   container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "10m", "max-file": "1"}},
+		NetworkMode: container.NetworkMode(r.cfg.Network),
 		SecurityOpt: []string{"no-new-privileges"},
 		CapDrop:     []string{"ALL"},
 		Resources: container.Resources{

@@ -622,3 +622,36 @@ func TestNewNeedsANode(t *testing.T) {
 		t.Errorf("Name %q, Detachable %v", rt.Name(), workload.Detachable(rt))
 	}
 }
+
+// Instances join a network on which they cannot reach each other: one
+// server cannot call another's HTTP endpoint.
+func TestInstancesCannotReachEachOther(t *testing.T) {
+	cli := engine(t)
+	img := image(t, cli)
+	rt := newRuntime(t, docker.Config{Node: newNode(t, cli)})
+	httpSpec := workload.Spec{InstanceID: workloadtest.NewID(), Server: "web", Transport: "streamable-http", Port: 8080,
+		Image: img, Args: []string{"-http", ":8080"}}
+	st := workloadtest.Start(t, rt, httpSpec)
+	nw, err := cli.NetworkInspect(ctxT(t), docker.DefaultNetwork, client.NetworkInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nw.Network.Options["com.docker.network.bridge.enable_icc"] != "false" {
+		t.Errorf("network options %v: inter-container traffic is on", nw.Network.Options)
+	}
+	in := inspect(t, cli, st.RuntimeID)
+	ep, ok := in.NetworkSettings.Networks[docker.DefaultNetwork]
+	if !ok || !ep.IPAddress.IsValid() {
+		t.Fatalf("the container is not on %s: %v", docker.DefaultNetwork, in.NetworkSettings.Networks)
+	}
+	// A second instance tries a TCP connection to the first one's
+	// endpoint (the test server's dial tool).
+	probe := workload.Spec{InstanceID: workloadtest.NewID(), Server: "probe", Image: img, Transport: "stdio"}
+	workloadtest.Start(t, rt, probe)
+	cs := workloadtest.Client(t, rt, probe.InstanceID)
+	got := workloadtest.CallText(t, cs, "dial", map[string]any{"addr": net.JoinHostPort(ep.IPAddress.String(), "8080")})
+	if strings.Contains(got, `"connected"`) || !strings.Contains(got, "dial tcp") {
+		t.Errorf("a second instance reached the first one's endpoint: %s", got)
+	}
+	t.Logf("dial from the second instance: %s", got)
+}

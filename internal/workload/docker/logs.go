@@ -43,8 +43,9 @@ func (r *Runtime) follow(ctx context.Context, inst *instance, log workload.LogFu
 	defer close(inst.logsDone)
 	lines := &lineWriter{log: log}
 	defer lines.flush()
-	cur := cursor{at: since, inclusive: true}
+	cur := cursor{at: since}
 	for {
+		cur.start()
 		opts := client.ContainerLogsOptions{
 			// stdout of a STDIO server is MCP, not log.
 			ShowStdout: inst.transport != transportStdio,
@@ -92,23 +93,46 @@ func isClosed(c <-chan struct{}) bool {
 	}
 }
 
-// cursor skips what was delivered already: lines before Adopt's Since
-// (the engine's since is inclusive, and so is AdoptOptions.Since), then,
-// when a broken stream is followed again, lines up to the last delivered.
+// cursor skips what was delivered already when a stream is (re)opened:
+// the engine's since is inclusive and has one timestamp per frame, and
+// several frames may share one (the pieces of a line longer than 16 KiB;
+// lines of the two streams, stamped in their own goroutines). So it counts
+// the frames delivered at the last timestamp, and on a new stream skips
+// the frames before it and that many at it; after the first frame it
+// delivers, it skips nothing. On the first stream of Adopt, at is Since
+// and n is 0: lines at Since itself are delivered (one may repeat the last
+// stored line; none is lost).
 type cursor struct {
-	at        time.Time
-	inclusive bool
+	at       time.Time
+	n        int // frames delivered with timestamp at
+	resuming bool
+	seen     int // frames at `at` skipped on this stream
 }
+
+// start begins a new stream.
+func (c *cursor) start() { c.resuming, c.seen = true, 0 }
 
 func (c *cursor) skip(t time.Time) bool {
-	if c.inclusive {
-		return t.Before(c.at)
+	if !c.resuming {
+		return false
 	}
-	return !t.After(c.at)
+	if t.Before(c.at) {
+		return true
+	}
+	if t.Equal(c.at) && c.seen < c.n {
+		c.seen++
+		return true
+	}
+	c.resuming = false
+	return false
 }
 
-func (c *cursor) advance(t time.Time) {
-	c.at, c.inclusive = t, false
+func (c *cursor) delivered(t time.Time) {
+	if t.Equal(c.at) {
+		c.n++
+		return
+	}
+	c.at, c.n = t, 1
 }
 
 // readLog reads one log stream of the engine: frames of one message each
@@ -141,7 +165,7 @@ func readLog(rc io.Reader, lines *lineWriter, cur *cursor) error {
 			if cur.skip(t) {
 				continue
 			}
-			cur.advance(t)
+			cur.delivered(t)
 		}
 		lines.write(name, t, text)
 	}

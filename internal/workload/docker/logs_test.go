@@ -81,7 +81,7 @@ func TestReadLog(t *testing.T) {
 		{
 			name: "since is inclusive",
 			in:   frames(frame(streamStderr, at(1)+"old\n"), frame(streamStderr, at(2)+"since\n"), frame(streamStderr, at(3)+"new\n")),
-			cur:  cursor{at: ms(2), inclusive: true},
+			cur:  cursor{at: ms(2)},
 			want: []workload.Line{
 				{Time: ms(2), Stream: workload.Stderr, Text: "since"},
 				{Time: ms(3), Stream: workload.Stderr, Text: "new"},
@@ -90,8 +90,27 @@ func TestReadLog(t *testing.T) {
 		{
 			name: "following again skips what was delivered",
 			in:   frames(frame(streamStderr, at(2)+"delivered\n"), frame(streamStderr, at(3)+"new\n")),
-			cur:  cursor{at: ms(2)},
+			cur:  cursor{at: ms(2), n: 1},
 			want: []workload.Line{{Time: ms(3), Stream: workload.Stderr, Text: "new"}},
+		},
+		{
+			name: "following again keeps undelivered frames of the same timestamp",
+			in: frames(frame(streamStderr, at(2)+"one\n"), frame(streamStderr, at(2)+"two\n"),
+				frame(streamStderr, at(2)+"three\n")),
+			cur:  cursor{at: ms(2), n: 1},
+			want: []workload.Line{{Time: ms(2), Stream: workload.Stderr, Text: "two"}, {Time: ms(2), Stream: workload.Stderr, Text: "three"}},
+		},
+		{
+			name: "pieces of a long line share a timestamp and all arrive",
+			in: frames(frame(streamStderr, at(1)+long[:maxLine/2]), frame(streamStderr, at(1)+long[maxLine/2:maxLine]),
+				frame(streamStderr, at(1)+"end\n")),
+			want: []workload.Line{{Time: ms(1), Stream: workload.Stderr, Text: long[:maxLine]},
+				{Time: ms(1), Stream: workload.Stderr, Text: "end"}},
+		},
+		{
+			name: "a stream stamped earlier than the other's last frame is not dropped",
+			in:   frames(frame(streamStdout, at(3)+"out\n"), frame(streamStderr, at(2)+"err\n")),
+			want: []workload.Line{{Time: ms(3), Stream: workload.Stdout, Text: "out"}, {Time: ms(2), Stream: workload.Stderr, Text: "err"}},
 		},
 		{
 			name:    "an engine error ends the stream",
@@ -110,6 +129,7 @@ func TestReadLog(t *testing.T) {
 			var got []workload.Line
 			w := &lineWriter{log: func(l workload.Line) { got = append(got, l) }}
 			cur := tt.cur
+			cur.start()
 			err := readLog(tt.in, w, &cur)
 			w.flush()
 			if (err != nil) != tt.wantErr {
