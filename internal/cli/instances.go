@@ -45,6 +45,17 @@ func checkInstanceID(ids ...string) error {
 	return nil
 }
 
+// checkDrained checks the id and --drain-timeout of stop and restart.
+func checkDrained(id string, drain time.Duration) error {
+	if err := checkInstanceID(id); err != nil {
+		return err
+	}
+	if drain < 0 || drain > 10*time.Minute {
+		return &UsageError{Msg: "--drain-timeout must be from 0s to 10m"}
+	}
+	return nil
+}
+
 // instanceClient checks ids, then opens the client.
 func instanceClient(f *Factory, ids ...string) (*client.Client, error) {
 	if err := checkInstanceID(ids...); err != nil {
@@ -233,11 +244,8 @@ Exit codes: 0 stopped, 1 error, 2 usage.`,
 		Args: oneInstanceID,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
-			if err := checkInstanceID(id); err != nil {
+			if err := checkDrained(id, drain); err != nil {
 				return err
-			}
-			if drain < 0 || drain > 10*time.Minute {
-				return &UsageError{Msg: "--drain-timeout must be from 0s to 10m"}
 			}
 			if !yes && f.IO.InTTY && !confirm(f, fmt.Sprintf("Stop instance %s?", id)) {
 				return errAborted
@@ -269,11 +277,8 @@ func NewCmdRestart(f *Factory) *cobra.Command {
 		Args:  oneInstanceID,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
-			if err := checkInstanceID(id); err != nil {
+			if err := checkDrained(id, drain); err != nil {
 				return err
-			}
-			if drain < 0 || drain > 10*time.Minute {
-				return &UsageError{Msg: "--drain-timeout must be from 0s to 10m"}
 			}
 			c, err := f.APIClient()
 			if err != nil {
