@@ -44,7 +44,8 @@ type logPipe struct {
 	buf      []v1.LogLine
 	bufBytes int
 	dropped  int64
-	kick     chan struct{}
+	kick     chan struct{} // the buffer got its first line
+	full     chan struct{} // the buffer is full enough to write now
 	room     chan struct{} // closed (and replaced) when a flush empties buf
 	// flushMu makes flushes one at a time (the run loop's, and the
 	// runner's before it records a stop); seq and trimmed are theirs.
@@ -59,7 +60,7 @@ func newLogPipe(ctx context.Context, id string, st store.Store, log *slog.Logger
 		return nil, fmt.Errorf("read the log position of instance %s: %w", id, err)
 	}
 	return &logPipe{id: id, st: st, log: log, retention: int64(retention), notify: notify, written: written,
-		seq: last, trimmed: max(last-int64(retention), 0), kick: make(chan struct{}, 1), room: make(chan struct{})}, nil
+		seq: last, trimmed: max(last-int64(retention), 0), kick: make(chan struct{}, 1), full: make(chan struct{}, 1), room: make(chan struct{})}, nil
 }
 
 // add takes one raw line from the runtime.
@@ -102,10 +103,7 @@ func (p *logPipe) addLine(ts time.Time, stream, text string) {
 		}
 		room := p.room
 		p.mu.Unlock()
-		select {
-		case p.kick <- struct{}{}:
-		default:
-		}
+		signal(p.full)
 		if deadline == nil {
 			deadline = time.After(maxWait)
 		}
@@ -121,13 +119,30 @@ func (p *logPipe) addLine(ts time.Time, stream, text string) {
 	}
 	p.buf = append(p.buf, v1.LogLine{Time: ts, Stream: stream, Line: text})
 	p.bufBytes += len(text) + 64
-	full := len(p.buf) >= 1000
+	first, full := len(p.buf) == 1, p.fullLocked()
 	p.mu.Unlock()
-	if full {
-		select {
-		case p.kick <- struct{}{}:
-		default:
-		}
+	switch {
+	case full:
+		signal(p.full)
+	case first:
+		signal(p.kick) // the first line since a flush opens a batch
+	}
+}
+
+// fullLocked reports whether the buffer holds enough to write at once.
+func (p *logPipe) fullLocked() bool { return len(p.buf) >= 1000 || p.bufBytes >= maxBufBytes/4 }
+
+func (p *logPipe) isFull() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fullLocked()
+}
+
+// signal sends on a channel of capacity one without waiting.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
 	}
 }
 
@@ -138,18 +153,32 @@ func (p *logPipe) number(batch []v1.LogLine, last int64) {
 	}
 }
 
-// run flushes until ctx ends, then flushes what is left. Writes do not
-// take ctx: a flush that races the end must not lose its lines.
+// run flushes until ctx ends, then flushes what is left. An idle
+// instance costs nothing: run sleeps until a line comes, then gives the
+// batch flushEvery to fill (less when it is full). Writes do not take
+// ctx: a flush that races the end must not lose its lines.
 func (p *logPipe) run(ctx context.Context) {
-	t := time.NewTicker(flushEvery)
-	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			p.flush()
 			return
-		case <-t.C:
 		case <-p.kick:
+		case <-p.full:
+		}
+		// The full signal may have been taken above, or before the
+		// buffer emptied: the buffer itself says whether to wait.
+		if !p.isFull() {
+			t := time.NewTimer(flushEvery)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				p.flush()
+				return
+			case <-t.C:
+			case <-p.full:
+				t.Stop()
+			}
 		}
 		p.flush()
 	}
