@@ -93,17 +93,7 @@ func (s *Server) listInstances(w http.ResponseWriter, r *http.Request) {
 			fe.Add("server", "%s", msg)
 		}
 	}
-	if v := q.Get("all"); v != "" && v != "true" && v != "false" {
-		fe.Add("all", "must be true or false")
-	}
-	var start store.ResourceKey
-	if c := q.Get("cursor"); c != "" {
-		after, ok := decodeResourceCursor(c)
-		if !ok {
-			fe.Add("cursor", "is not a cursor this server issued; pass nextCursor from the previous page unchanged")
-		}
-		start = after
-	}
+	start := cursorParam(q, &fe)
 	if err := fe.Err(); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -127,14 +117,7 @@ func (s *Server) listInstances(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := v1.InstanceList{Items: items}
-	if out.Items == nil {
-		out.Items = []v1.Instance{}
-	}
-	if more {
-		out.NextCursor = encodeResourceCursor(next)
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, v1.InstanceList{Items: append([]v1.Instance{}, items...), NextCursor: nextCursor(more, next)})
 }
 
 func (s *Server) getInstance(w http.ResponseWriter, r *http.Request) {
@@ -168,41 +151,50 @@ func (s *Server) instanceHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.withUptime(in).Health)
 }
 
-// serverSpecTx reads a server's stored spec as a map (so that a change
-// to replicas keeps every other field as written) and its replicas.
-func serverSpecTx(tx store.ResourceTx, name string) (store.Resource, map[string]any, int, error) {
-	key := store.ResourceKey{Kind: "Server", Name: name}
-	res, err := tx.Get(key)
-	if errors.Is(err, store.ErrNotFound) {
-		return res, nil, 0, notFound(key)
-	}
-	if err != nil {
-		return res, nil, 0, err
-	}
-	var spec map[string]any
-	if err := json.Unmarshal(res.Spec, &spec); err != nil {
-		return res, nil, 0, fmt.Errorf("stored spec of server %s: %w", name, err)
-	}
-	if u, _ := spec["url"].(string); u != "" {
-		return res, nil, 0, newError(http.StatusConflict, v1.CodeConflict, fmt.Sprintf(
-			"server %s has a url: it runs elsewhere and mcpd starts no instances of it", name))
-	}
-	replicas := 1
-	if n, ok := spec["replicas"].(float64); ok {
-		replicas = int(n)
-	}
-	return res, spec, replicas, nil
-}
-
-func setReplicas(tx store.ResourceTx, res store.Resource, spec map[string]any, n int) error {
-	spec["replicas"] = n
-	raw, err := json.Marshal(spec)
-	if err != nil {
-		return err
-	}
-	res.Spec = raw
-	res.UpdatedAt = time.Now().UTC()
-	return tx.Update(&res)
+// shiftReplicas moves a server's replicas by delta (+1 for a start, -1
+// for a stop) in one transaction, keeping every other field of its
+// stored spec as written, and returns the server's runtime. A server
+// with a url runs no instances (409); replicas stay within 0..MaxReplicas.
+func (s *Server) shiftReplicas(ctx context.Context, name string, delta int) (runtime string, err error) {
+	err = s.store.UpdateResources(ctx, func(tx store.ResourceTx) error {
+		key := store.ResourceKey{Kind: "Server", Name: name}
+		res, err := tx.Get(key)
+		if errors.Is(err, store.ErrNotFound) {
+			return notFound(key)
+		}
+		if err != nil {
+			return err
+		}
+		var spec map[string]any
+		var typed v1.ServerSpec
+		if err := json.Unmarshal(res.Spec, &spec); err != nil {
+			return fmt.Errorf("stored spec of server %s: %w", name, err)
+		}
+		if err := json.Unmarshal(res.Spec, &typed); err != nil {
+			return fmt.Errorf("stored spec of server %s: %w", name, err)
+		}
+		if typed.URL != "" {
+			return newError(http.StatusConflict, v1.CodeConflict, fmt.Sprintf(
+				"server %s has a url: it runs elsewhere and mcpd starts no instances of it", name))
+		}
+		typed.Default()
+		runtime = typed.Runtime
+		n := *typed.Replicas + delta
+		switch {
+		case n > v1.MaxReplicas:
+			return newError(http.StatusConflict, v1.CodeConflict, fmt.Sprintf(
+				"server %s already runs %d replicas, the most mcpd runs", name, v1.MaxReplicas))
+		case n < 0:
+			return nil // already at zero: only the instance stops
+		}
+		spec["replicas"] = n
+		if res.Spec, err = json.Marshal(spec); err != nil {
+			return err
+		}
+		res.UpdatedAt = time.Now().UTC()
+		return tx.Update(&res)
+	})
+	return runtime, err
 }
 
 func (s *Server) startInstance(w http.ResponseWriter, r *http.Request) {
@@ -231,23 +223,7 @@ func (s *Server) startInstance(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in, err := s.instances.Start(r.Context(), body.Server, func(ctx context.Context) (string, error) {
-		var runtime string
-		err := s.store.UpdateResources(ctx, func(tx store.ResourceTx) error {
-			res, spec, n, err := serverSpecTx(tx, body.Server)
-			if err != nil {
-				return err
-			}
-			if n >= v1.MaxReplicas {
-				return newError(http.StatusConflict, v1.CodeConflict, fmt.Sprintf(
-					"server %s already runs %d replicas, the most mcpd runs", body.Server, v1.MaxReplicas))
-			}
-			var typed v1.ServerSpec
-			_ = json.Unmarshal(res.Spec, &typed)
-			typed.Default()
-			runtime = typed.Runtime
-			return setReplicas(tx, res, spec, n+1)
-		})
-		return runtime, err
+		return s.shiftReplicas(ctx, body.Server, +1)
 	})
 	if errors.Is(err, instance.ErrNotRunningHere) {
 		writeJSON(w, http.StatusAccepted, map[string]string{"server": body.Server,
@@ -302,13 +278,7 @@ func (s *Server) stopInstance(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out, err := s.instances.Stop(r.Context(), in.ID, drain, func(ctx context.Context, server string) error {
-		err := s.store.UpdateResources(ctx, func(tx store.ResourceTx) error {
-			res, spec, n, err := serverSpecTx(tx, server)
-			if err != nil || n == 0 {
-				return err
-			}
-			return setReplicas(tx, res, spec, n-1)
-		})
+		_, err := s.shiftReplicas(ctx, server, -1)
 		if ae := toAPIError(err); err != nil && (ae.status == http.StatusNotFound || ae.status == http.StatusConflict) {
 			return nil // the server is gone or runs elsewhere: only the instance stops
 		}

@@ -165,14 +165,7 @@ func (s *Server) listObjects(k v1.Kind) http.HandlerFunc {
 		if err != nil {
 			fe.Add("labelSelector", "%v", err)
 		}
-		f := store.ResourceFilter{Kind: k.Kind, Project: r.PathValue("project")}
-		if c := q.Get("cursor"); c != "" {
-			after, ok := decodeResourceCursor(c)
-			if !ok {
-				fe.Add("cursor", "is not a cursor this server issued; pass nextCursor from the previous page unchanged")
-			}
-			f.After = after
-		}
+		f := store.ResourceFilter{Kind: k.Kind, Project: r.PathValue("project"), After: cursorParam(q, &fe)}
 		if _, err := keyOf(k, r); err != nil {
 			fe = append(fe, toAPIError(err).details...)
 		}
@@ -253,11 +246,7 @@ func (s *Server) listObjects(k v1.Kind) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		out := v1.ObjectList{Items: append([]v1.Object{}, items...)}
-		if more {
-			out.NextCursor = encodeResourceCursor(next)
-		}
-		writeJSON(w, http.StatusOK, out)
+		writeJSON(w, http.StatusOK, v1.ObjectList{Items: append([]v1.Object{}, items...), NextCursor: nextCursor(more, next)})
 	}
 }
 
@@ -324,8 +313,30 @@ func pageLimit(q url.Values, fe *v1.FieldErrors) int {
 	return n
 }
 
+// nextCursor is a page's nextCursor: the last key read when there is more.
+func nextCursor(more bool, next store.ResourceKey) string {
+	if !more {
+		return ""
+	}
+	return encodeResourceCursor(next)
+}
+
 func encodeResourceCursor(k store.ResourceKey) string {
 	return base64.RawURLEncoding.EncodeToString([]byte("r:" + k.Project + "/" + k.Name))
+}
+
+// cursorParam reads ?cursor= of a listing in (project, name) order; a
+// cursor this server did not issue is a field error.
+func cursorParam(q url.Values, fe *v1.FieldErrors) store.ResourceKey {
+	c := q.Get("cursor")
+	if c == "" {
+		return store.ResourceKey{}
+	}
+	after, ok := decodeResourceCursor(c)
+	if !ok {
+		fe.Add("cursor", "is not a cursor this server issued; pass nextCursor from the previous page unchanged")
+	}
+	return after
 }
 
 func decodeResourceCursor(c string) (store.ResourceKey, bool) {
@@ -395,7 +406,7 @@ func onlyParams(r *http.Request, allowed ...string) error {
 }
 
 // flagParams are the query parameters that take true or false.
-var flagParams = map[string]bool{"dryRun": true, "cascade": true, "reveal": true}
+var flagParams = map[string]bool{"dryRun": true, "cascade": true, "reveal": true, "all": true}
 
 func (s *Server) readObject(r *http.Request, key store.ResourceKey, reveal bool) (v1.Object, error) {
 	res, err := s.store.GetResource(r.Context(), key)

@@ -268,13 +268,7 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 		f.Project = p
 	}
 	limit := pageLimit(q, &fe)
-	if c := q.Get("cursor"); c != "" {
-		after, ok := decodeResourceCursor(c)
-		if !ok {
-			fe.Add("cursor", "is not a cursor this server issued; pass nextCursor from the previous page unchanged")
-		}
-		f.After = after
-	}
+	f.After = cursorParam(q, &fe)
 	if err := fe.Err(); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -299,11 +293,7 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := v1.McpTokenList{Items: append([]v1.McpToken{}, items...)}
-	if more {
-		out.NextCursor = encodeResourceCursor(next)
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, v1.McpTokenList{Items: append([]v1.McpToken{}, items...), NextCursor: nextCursor(more, next)})
 }
 
 func (s *Server) getToken(w http.ResponseWriter, r *http.Request) {

@@ -2,7 +2,6 @@ package instance_test
 
 import (
 	"context"
-	"encoding/json"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -29,19 +28,7 @@ func openStore(t *testing.T) store.Store {
 }
 
 func put(t *testing.T, st store.Store, name string, spec v1.ServerSpec) {
-	raw, _ := json.Marshal(spec)
-	err := st.UpdateResources(t.Context(), func(tx store.ResourceTx) error {
-		key := store.ResourceKey{Kind: "Server", Name: name}
-		old, err := tx.Get(key)
-		if err == nil {
-			old.Spec = raw
-			return tx.Update(&old)
-		}
-		return tx.Create(&store.Resource{ResourceKey: key, Spec: raw})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	putResource(t, st, "Server", name, spec)
 }
 
 func startMgr(t *testing.T, st store.Store, node string, rts map[string]workload.Runtime) func() {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -243,7 +244,7 @@ func (m *Manager) pass(ctx context.Context) {
 		names[n] = true
 	}
 	m.mu.Unlock()
-	for _, name := range slices.Sorted(mapsKeys(names)) {
+	for _, name := range slices.Sorted(maps.Keys(names)) {
 		m.reconcileServer(ctx, name, servers[name], byServer[name])
 	}
 	for _, in := range stale {
@@ -301,16 +302,6 @@ func (m *Manager) sweep(ctx context.Context, owned map[string]bool) {
 					m.log.Warn("stray instance not stopped; will retry", "instance", id, "err", err)
 				}
 			}()
-		}
-	}
-}
-
-func mapsKeys(m map[string]bool) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
 		}
 	}
 }
@@ -407,7 +398,7 @@ func (m *Manager) reconcileServer(ctx context.Context, name string, s *server, r
 			return b.CreatedAt.Compare(a.CreatedAt)
 		})
 		for _, in := range counted[:extra] {
-			if _, err := m.requestStop(ctx, in.ID, 0, fmt.Sprintf("scaled down to %d replicas", desired)); err != nil {
+			if _, err := m.requestStopLocked(ctx, in.ID, 0, fmt.Sprintf("scaled down to %d replicas", desired)); err != nil {
 				m.log.Warn("reconcile: cannot stop an extra instance", "instance", in.ID, "err", err)
 			}
 		}
@@ -611,10 +602,6 @@ func (m *Manager) Restart(ctx context.Context, id string, drain time.Duration) (
 	done := make(chan struct{})
 	r.request(command{kind: cmdRestart, drain: drain, reason: "restart requested", done: done})
 	return m.await(ctx, id, done)
-}
-
-func (m *Manager) requestStop(ctx context.Context, id string, drain time.Duration, reason string) (<-chan struct{}, error) {
-	return m.requestStopLocked(ctx, id, drain, reason)
 }
 
 // requestStopLocked marks the instance stopping and tells its runner; the

@@ -3,7 +3,6 @@ package instance_test
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -30,16 +29,11 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	st, err := store.Open(t.Context(), store.Options{SQLitePath: filepath.Join(t.TempDir(), "mcpd.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	keys, err := secret.NewKeyring([][]byte{secret.GenerateKey()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{st: st, keys: keys, node: "node-" + workloadtest.NewID()[:8], bin: testbin.MCPServer(t)}
+	return &env{st: openStore(t), keys: keys, node: "node-" + workloadtest.NewID()[:8], bin: testbin.MCPServer(t)}
 }
 
 // manager starts a manager with quick timings; it stops at cleanup (or
@@ -66,11 +60,17 @@ func (e *env) manager(t *testing.T) (*instance.Manager, context.CancelFunc) {
 
 func (e *env) put(t *testing.T, kind, name string, spec any) {
 	t.Helper()
+	putResource(t, e.st, kind, name, spec)
+}
+
+// putResource creates or replaces one resource with spec as its JSON.
+func putResource(t *testing.T, st store.Store, kind, name string, spec any) {
+	t.Helper()
 	raw, err := json.Marshal(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = e.st.UpdateResources(t.Context(), func(tx store.ResourceTx) error {
+	err = st.UpdateResources(t.Context(), func(tx store.ResourceTx) error {
 		key := store.ResourceKey{Kind: kind, Name: name}
 		old, err := tx.Get(key)
 		if err == nil {

@@ -62,10 +62,13 @@ type runner struct {
 	// since is the time of the newest stored line of the instance's own
 	// output, where an adopted instance's log resumes.
 	since time.Time
+	// leftover: an earlier run (before a restart of mcpd, on another
+	// node, or a stop that failed) may have left the instance running.
+	leftover bool
 }
 
 func newRunner(m *Manager, in v1.Instance) *runner {
-	return &runner{m: m, id: in.ID, server: in.Server, wake: make(chan struct{}, 1)}
+	return &runner{m: m, id: in.ID, server: in.Server, wake: make(chan struct{}, 1), leftover: in.RuntimeID != ""}
 }
 
 // request queues a command; it never blocks.
@@ -389,9 +392,10 @@ func (r *runner) once(ctx context.Context, adopt bool) outcome {
 			return outcome{kind: "failed", msg: failure(rt, "adopt", err), adoptLater: true}
 		}
 	}
-	if !adopted {
+	if !adopted && r.leftover {
 		// Whatever an earlier run left under this id goes first, on
-		// whichever runtime it ran.
+		// whichever runtime it ran. A fresh instance, or one this runner
+		// stopped cleanly, has nothing left: no look-up on its start.
 		for _, old := range r.m.runtimes {
 			if _, err := old.Stop(ctx, r.id, workload.StopOptions{Drain: r.m.cfg.Drain}); err != nil && !errors.Is(err, workload.ErrNotFound) {
 				if old == rt || !errors.Is(err, workload.ErrUnavailable) {
@@ -399,6 +403,9 @@ func (r *runner) once(ctx context.Context, adopt bool) outcome {
 				}
 			}
 		}
+		r.leftover = false
+	}
+	if !adopted {
 		ws, err := workloadSpec(ctx, r.m.st, r.m.keys, s, r.id, r.pipe.add)
 		if err != nil {
 			return outcome{kind: "failed", msg: err.Error()}
@@ -680,6 +687,7 @@ func (r *runner) stopRuntime(drain time.Duration) {
 	defer cancel()
 	if _, err := rt.Stop(ctx, r.id, workload.StopOptions{Drain: drain}); err != nil && !errors.Is(err, workload.ErrNotFound) {
 		r.m.log.Warn("instance not stopped cleanly", "instance", r.id, "err", err)
+		r.leftover = true // the next start looks first
 	}
 }
 

@@ -43,6 +43,15 @@ type LogQuery struct {
 const instanceColumns = "id, server, runtime, runtime_id, node, state, message, restarts, exit_code, next_start_at, " +
 	"created_at, started_at, ready_at, stopped_at, updated_at, health, events"
 
+// updateInstance writes every column but id, in instanceColumns' order.
+var updateInstance = func() string {
+	cols := strings.Split(instanceColumns, ", ")[1:]
+	for i, c := range cols {
+		cols[i] = c + " = ?"
+	}
+	return "UPDATE instances SET " + strings.Join(cols, ", ") + " WHERE id = ?"
+}()
+
 func scanInstance(s scanner) (v1.Instance, error) {
 	var in v1.Instance
 	var exit sql.NullInt64
@@ -174,12 +183,7 @@ func (d *DB) UpdateInstance(ctx context.Context, id string, fn func(*v1.Instance
 	if err != nil {
 		return v1.Instance{}, err
 	}
-	cols := strings.Split(instanceColumns, ", ")[1:]
-	set := make([]string, len(cols))
-	for i, c := range cols {
-		set[i] = c + " = ?"
-	}
-	if _, err := tx.ExecContext(ctx, d.q("UPDATE instances SET "+strings.Join(set, ", ")+" WHERE id = ?"),
+	if _, err := tx.ExecContext(ctx, d.q(updateInstance),
 		append(args[1:], id)...); err != nil {
 		return v1.Instance{}, d.wrap(err)
 	}

@@ -185,7 +185,7 @@ var ErrUpgradeRefused = errors.New("the WebSocket upgrade was refused on the way
 // good, the connection breaks, or ctx ends. transport is websocket or sse.
 // The caller reconnects from the returned cursor.
 func (c *Client) FollowLogs(ctx context.Context, id string, o LogOptions, transport string, fn func(v1.LogLine) error) (FollowResult, error) {
-	res := FollowResult{Cursor: o.Cursor, Transport: transport}
+	f := &follow{res: FollowResult{Cursor: o.Cursor, Transport: transport}, fn: fn}
 	u := *c.base
 	u.Path = strings.TrimRight(u.Path, "/") + instancePath(id) + "/logs/stream"
 	u.RawQuery = o.query().Encode()
@@ -195,73 +195,96 @@ func (c *Client) FollowLogs(ctx context.Context, id string, o LogOptions, transp
 	if c.token != "" {
 		h.Set("Authorization", "Bearer "+c.token)
 	}
-	deliver := func(l v1.LogLine) error {
-		if l.Seq <= res.Cursor && res.Cursor > 0 {
-			return nil // already delivered before a reconnect
-		}
-		if err := fn(l); err != nil {
-			return err
-		}
-		res.Cursor = l.Seq
+	var err error
+	if transport == FollowWebSocket {
+		err = c.followWebSocket(ctx, u.String(), &hc, h, f)
+	} else {
+		err = c.followSSE(ctx, u.String(), &hc, h, f)
+	}
+	return f.res, err
+}
+
+// follow is one follow connection's progress.
+type follow struct {
+	res FollowResult
+	fn  func(v1.LogLine) error
+}
+
+// deliver hands a line on unless it came before a reconnect already.
+func (f *follow) deliver(l v1.LogLine) error {
+	if l.Seq <= f.res.Cursor && f.res.Cursor > 0 {
 		return nil
 	}
-	if transport == FollowWebSocket {
-		conn, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{HTTPClient: &hc, HTTPHeader: h})
-		if err != nil {
-			if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
-				data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-				if apiErr := decodeError(resp, data); isAPIError(apiErr) {
-					return res, apiErr // mcpd itself refused: no point in SSE
-				}
-				return res, fmt.Errorf("%w (HTTP %d)", ErrUpgradeRefused, resp.StatusCode)
+	if err := f.fn(l); err != nil {
+		return err
+	}
+	f.res.Cursor = l.Seq
+	return nil
+}
+
+func (f *follow) ended(reason string) {
+	f.res.Ended, f.res.Reason = true, reason
+}
+
+func (c *Client) followWebSocket(ctx context.Context, url string, hc *http.Client, h http.Header, f *follow) error {
+	conn, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: hc, HTTPHeader: h})
+	if err != nil {
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+			if apiErr := decodeError(resp, data); isAPIError(apiErr) {
+				return apiErr // mcpd itself refused: no point in SSE
 			}
-			return res, &UnreachableError{URL: c.base.String(), Err: err}
+			return fmt.Errorf("%w (HTTP %d)", ErrUpgradeRefused, resp.StatusCode)
 		}
-		defer conn.CloseNow()
-		conn.SetReadLimit(1 << 20)
-		for {
-			_, data, err := conn.Read(ctx)
-			if err != nil {
-				if s := websocket.CloseStatus(err); s == websocket.StatusNormalClosure {
-					var ce websocket.CloseError
-					errors.As(err, &ce)
-					res.Ended, res.Reason = true, ce.Reason
-					return res, nil
-				}
-				if ctx.Err() != nil {
-					return res, ctx.Err()
-				}
-				return res, fmt.Errorf("log stream broke: %w", err)
+		return &UnreachableError{URL: c.base.String(), Err: err}
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(1 << 20)
+	for {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			if websocket.CloseStatus(err) == websocket.StatusNormalClosure {
+				var ce websocket.CloseError
+				errors.As(err, &ce)
+				f.ended(ce.Reason)
+				return nil
 			}
-			var l v1.LogLine
-			if err := json.Unmarshal(data, &l); err != nil {
-				return res, fmt.Errorf("decode log line: %w", err)
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
-			if err := deliver(l); err != nil {
-				return res, err
-			}
+			return fmt.Errorf("log stream broke: %w", err)
+		}
+		var l v1.LogLine
+		if err := json.Unmarshal(data, &l); err != nil {
+			return fmt.Errorf("decode log line: %w", err)
+		}
+		if err := f.deliver(l); err != nil {
+			return err
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+}
+
+func (c *Client) followSSE(ctx context.Context, url string, hc *http.Client, h http.Header, f *follow) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return res, err
+		return err
 	}
 	req.Header = h
 	req.Header.Set("Accept", "text/event-stream")
-	if res.Cursor > 0 {
-		req.Header.Set("Last-Event-ID", strconv.FormatInt(res.Cursor, 10))
+	if f.res.Cursor > 0 {
+		req.Header.Set("Last-Event-ID", strconv.FormatInt(f.res.Cursor, 10))
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return res, &UnreachableError{URL: c.base.String(), Err: err}
+		return &UnreachableError{URL: c.base.String(), Err: err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return res, decodeError(resp, data)
+		return decodeError(resp, data)
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
-		return res, fmt.Errorf("mcpd answered the log stream with %q, not text/event-stream", ct)
+		return fmt.Errorf("mcpd answered the log stream with %q, not text/event-stream", ct)
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -274,16 +297,16 @@ func (c *Client) FollowLogs(ctx context.Context, id string, o LogOptions, transp
 			case "log":
 				var l v1.LogLine
 				if err := json.Unmarshal([]byte(data), &l); err != nil {
-					return res, fmt.Errorf("decode log line: %w", err)
+					return fmt.Errorf("decode log line: %w", err)
 				}
-				if err := deliver(l); err != nil {
-					return res, err
+				if err := f.deliver(l); err != nil {
+					return err
 				}
 			case "end":
 				var end struct{ Reason string }
 				_ = json.Unmarshal([]byte(data), &end)
-				res.Ended, res.Reason = true, end.Reason
-				return res, nil
+				f.ended(end.Reason)
+				return nil
 			}
 			event, data = "", ""
 		case strings.HasPrefix(line, "event:"):
@@ -293,12 +316,12 @@ func (c *Client) FollowLogs(ctx context.Context, id string, o LogOptions, transp
 		}
 	}
 	if ctx.Err() != nil {
-		return res, ctx.Err()
+		return ctx.Err()
 	}
 	if err := sc.Err(); err != nil {
-		return res, fmt.Errorf("log stream broke: %w", err)
+		return fmt.Errorf("log stream broke: %w", err)
 	}
-	return res, errors.New("log stream broke: mcpd closed the connection")
+	return errors.New("log stream broke: mcpd closed the connection")
 }
 
 // isAPIError reports whether err is mcpd's own JSON error (it has a code).
