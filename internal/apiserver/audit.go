@@ -11,11 +11,11 @@ import (
 	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
 )
 
-var auditParams = map[string]bool{"principal": true, "tokenName": true, "action": true, "status": true, "since": true, "until": true, "limit": true, "cursor": true}
+var auditParams = map[string]bool{"principal": true, "tokenName": true, "project": true, "tool": true, "action": true, "status": true, "since": true, "until": true, "limit": true, "cursor": true}
 
 // listAudit pages through audit events, newest first.
 //
-//	GET /api/v1/audit?principal=User:a@b.c&tokenName=ci&action=auth.login&status=401&since=RFC3339&until=RFC3339&limit=100&cursor=C
+//	GET /api/v1/audit?principal=User:a@b.c&tokenName=ci&project=p&tool=t&action=auth.login&status=401&since=RFC3339&until=RFC3339&limit=100&cursor=C
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 	f, err := parseAuditFilter(r)
 	if err != nil {
@@ -45,9 +45,9 @@ func parseAuditFilter(r *http.Request) (store.AuditFilter, error) {
 	}
 	sort.Strings(unknown)
 	for _, k := range unknown {
-		fe.Add(k, "unknown query parameter; allowed: principal, tokenName, action, status, since, until, limit, cursor")
+		fe.Add(k, "unknown query parameter; allowed: principal, tokenName, project, tool, action, status, since, until, limit, cursor")
 	}
-	f := store.AuditFilter{Principal: q.Get("principal"), TokenName: q.Get("tokenName"), Action: q.Get("action"), Limit: 100}
+	f := store.AuditFilter{Principal: q.Get("principal"), TokenName: q.Get("tokenName"), Project: q.Get("project"), Tool: q.Get("tool"), Action: q.Get("action"), Limit: 100}
 	if v := q.Get("status"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 100 || n > 599 {

@@ -8,7 +8,7 @@ import (
 )
 
 // auditChunk keeps one INSERT well under both engines' bound-parameter
-// limits (SQLite 32766, PostgreSQL 65535) with 11 columns a row.
+// limits (SQLite 32766, PostgreSQL 65535) with 17 columns a row.
 const auditChunk = 500
 
 // InsertAuditEvents appends events in one transaction, in multi-row
@@ -25,15 +25,15 @@ func (d *DB) InsertAuditEvents(ctx context.Context, events []v1.AuditEvent) erro
 	for start := 0; start < len(events); start += auditChunk {
 		chunk := events[start:min(start+auditChunk, len(events))]
 		var b strings.Builder
-		b.WriteString("INSERT INTO audit_events (ts, principal, action, method, path, status, duration_us, client_ip, request_id, token_name, token_sha) VALUES ")
-		args := make([]any, 0, len(chunk)*11)
+		b.WriteString("INSERT INTO audit_events (ts, principal, action, method, path, status, duration_us, client_ip, request_id, token_name, token_sha, project, server, tool, outcome, denied, detail) VALUES ")
+		args := make([]any, 0, len(chunk)*17)
 		for i, e := range chunk {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 			args = append(args, micros(e.Time), e.Principal, e.Action, e.Method, e.Path, e.Status,
-				int64(e.DurationMS*1000), e.ClientIP, e.RequestID, e.TokenName, e.TokenSHA)
+				int64(e.DurationMS*1000), e.ClientIP, e.RequestID, e.TokenName, e.TokenSHA, e.Project, e.Server, e.Tool, e.Outcome, b2i(e.Denied), e.Detail)
 		}
 		if _, err := tx.ExecContext(ctx, d.q(b.String()), args...); err != nil {
 			return d.wrap(err)
@@ -54,6 +54,12 @@ func (d *DB) auditWhere(f AuditFilter, withCursor bool) (string, []any) {
 	}
 	if f.TokenName != "" {
 		add("token_name = ?", f.TokenName)
+	}
+	if f.Project != "" {
+		add("project = ?", f.Project)
+	}
+	if f.Tool != "" {
+		add("tool = ?", f.Tool)
 	}
 	if f.Action != "" {
 		add("action = ?", f.Action)
@@ -84,7 +90,8 @@ func (d *DB) ListAuditEvents(ctx context.Context, f AuditFilter) ([]v1.AuditEven
 	}
 	where, args := d.auditWhere(f, true)
 	args = append(args, limit)
-	rows, err := d.db.QueryContext(ctx, d.q(`SELECT id, ts, principal, action, method, path, status, duration_us, client_ip, request_id, token_name, token_sha
+	rows, err := d.db.QueryContext(ctx, d.q(`SELECT id, ts, principal, action, method, path, status, duration_us, client_ip, request_id, token_name, token_sha,
+			project, server, tool, outcome, denied, detail
 		FROM audit_events`+where+` ORDER BY id DESC LIMIT ?`), args...)
 	if err != nil {
 		return nil, d.wrap(err)
@@ -93,12 +100,14 @@ func (d *DB) ListAuditEvents(ctx context.Context, f AuditFilter) ([]v1.AuditEven
 	out := []v1.AuditEvent{}
 	for rows.Next() {
 		var e v1.AuditEvent
-		var ts, dur int64
-		if err := rows.Scan(&e.ID, &ts, &e.Principal, &e.Action, &e.Method, &e.Path, &e.Status, &dur, &e.ClientIP, &e.RequestID, &e.TokenName, &e.TokenSHA); err != nil {
+		var ts, dur, denied int64
+		if err := rows.Scan(&e.ID, &ts, &e.Principal, &e.Action, &e.Method, &e.Path, &e.Status, &dur, &e.ClientIP, &e.RequestID, &e.TokenName, &e.TokenSHA,
+			&e.Project, &e.Server, &e.Tool, &e.Outcome, &denied, &e.Detail); err != nil {
 			return nil, d.wrap(err)
 		}
 		e.Time = fromMicros(ts)
 		e.DurationMS = float64(dur) / 1000
+		e.Denied = denied != 0
 		out = append(out, e)
 	}
 	return out, d.wrap(rows.Err())
@@ -110,4 +119,11 @@ func (d *DB) CountAuditEvents(ctx context.Context, f AuditFilter) (int64, error)
 	var n int64
 	err := d.db.QueryRowContext(ctx, d.q("SELECT COUNT(*) FROM audit_events"+where), args...).Scan(&n)
 	return n, d.wrap(err)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -45,10 +45,12 @@ type Session struct {
 type AuditFilter struct {
 	Principal string
 	TokenName string
-	Action    string
-	Status    int
-	Since     time.Time
-	Until     time.Time
+	// Project and Tool select MCP call events.
+	Project, Tool string
+	Action        string
+	Status        int
+	Since         time.Time
+	Until         time.Time
 	// BeforeID continues a listing: only events with a smaller id.
 	BeforeID int64
 	// Limit caps the page; 0 means 100.
@@ -118,6 +120,16 @@ type Store interface {
 	UpdateResources(ctx context.Context, fn func(tx ResourceTx) error) error
 
 	InstanceStore
+
+	// PutMCPSession creates or replaces the record of an MCP session.
+	PutMCPSession(ctx context.Context, s MCPSession) error
+	// GetMCPSession reads one; ErrNotFound when absent.
+	GetMCPSession(ctx context.Context, id string) (MCPSession, error)
+	// TouchMCPSession records a use of a session.
+	TouchMCPSession(ctx context.Context, id string, at time.Time) error
+	// DeleteMCPSessions removes the records of ids and every record last
+	// seen before idleBefore (when set).
+	DeleteMCPSessions(ctx context.Context, ids []string, idleBefore time.Time) error
 }
 
 // InstanceStore keeps instances, their logs, and the leases that decide

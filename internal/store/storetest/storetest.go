@@ -36,6 +36,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("InstanceLogs", func(t *testing.T) { testInstanceLogs(t, open(t)) })
 	t.Run("Leases", func(t *testing.T) { testLeases(t, open(t)) })
 	t.Run("LogGap", func(t *testing.T) { testLogGap(t, open(t)) })
+	t.Run("MCPSessions", func(t *testing.T) { testMCPSessions(t, open(t)) })
+	t.Run("AuditCalls", func(t *testing.T) { testAuditCalls(t, open(t)) })
 }
 
 var t0 = time.Date(2026, 11, 1, 12, 0, 0, 123456000, time.UTC)
