@@ -1220,7 +1220,7 @@ func TestAuditListBadQuery(t *testing.T) {
 		msg    string
 	}{
 		{"foo=bar", []string{"foo"}, "unknown query parameter"},
-		{"Status=200", []string{"Status"}, "allowed: principal, tokenName, action"},
+		{"Status=200", []string{"Status"}, "allowed: principal, tokenName, project, tool, action"},
 		{"status=abc", []string{"status"}, "from 100 to 599"},
 		{"status=99", []string{"status"}, "from 100 to 599"},
 		{"status=600", []string{"status"}, "from 100 to 599"},

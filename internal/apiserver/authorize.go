@@ -122,7 +122,7 @@ func (s *Server) fence(rt route, r *http.Request, st *reqState) error {
 	}
 	inside := false
 	switch {
-	case strings.HasPrefix(rt.path, "/api/v1/projects/{project}/"):
+	case strings.HasPrefix(rt.path, "/api/v1/projects/{project}/"), rt.path == "/projects/{project}/mcp":
 		inside = r.PathValue("project") == tok.Project
 	case rt.path == "/api/v1/projects/{name}":
 		inside = r.PathValue("name") == tok.Project && r.Method == http.MethodGet
@@ -131,8 +131,8 @@ func (s *Server) fence(rt route, r *http.Request, st *reqState) error {
 		return nil
 	}
 	return newError(http.StatusForbidden, v1.CodeForbidden, fmt.Sprintf(
-		"this McpToken belongs to project %s: it reaches only /api/v1/projects/%s/... and /api/v1/mcptokens/introspect; use a login session for anything else",
-		tok.Project, tok.Project))
+		"this McpToken belongs to project %s: it reaches only /projects/%s/mcp, /api/v1/projects/%s/... and /api/v1/mcptokens/introspect; use a login session for anything else",
+		tok.Project, tok.Project, tok.Project))
 }
 
 // rightsOf computes the principal's rights once per request from the

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"encoding/json"
 	"errors"
+	"github.com/mcpctl/mcpctl/internal/gateway"
 	"log/slog"
 	"net/http"
 
@@ -82,6 +83,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if ae.status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "5")
+	}
+	if isMCP(st) {
+		// An MCP client reads JSON-RPC, not the API's error body.
+		gateway.WriteError(w, ae.status, ae.code, ae.msg+" (request id "+st.requestID+")")
+		return
 	}
 	writeJSON(w, ae.status, v1.Error{Message: ae.msg, Code: ae.code, Details: ae.details, RequestID: st.requestID})
 }

@@ -230,7 +230,9 @@ func (s *Server) record(r *http.Request, finished bool) {
 			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000), slog.Int64("bytes", st.rec.bytes),
 			slog.String("request_id", st.requestID), slog.String("principal", st.subject), slog.String("client_ip", st.clientIP))
 	}
-	if exempt(r.URL.Path) {
+	if exempt(r.URL.Path) || isMCP(st) && status < 400 {
+		// The gateway audits each MCP call; an answered request is not
+		// one event of its own.
 		return
 	}
 	action := st.action
@@ -335,12 +337,20 @@ func (s *Server) originAllowed(origin string) bool {
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit := s.cfg.BodyLimit
-		if state(r).action == "apply" {
+		switch st := state(r); {
+		case st.action == "apply":
 			// One apply holds a whole manifest set in one transaction.
 			limit = max(limit, v1.MaxApplyBody)
+		case isMCP(st):
+			limit = s.cfg.MCPBodyLimit
 		}
 		if r.ContentLength > limit {
-			s.writeError(w, r, &http.MaxBytesError{Limit: limit})
+			err := error(&http.MaxBytesError{Limit: limit})
+			if isMCP(state(r)) {
+				err = newError(http.StatusRequestEntityTooLarge, v1.CodePayloadTooLarge,
+					"the request body is larger than the limit of "+byteSize(limit)+" (MCPD_MCP_BODY_LIMIT)")
+			}
+			s.writeError(w, r, err)
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
@@ -383,11 +393,15 @@ func (s *Server) identify(r *http.Request) *reqState {
 // tokens cannot buy store look-ups beyond the IP's limit.
 func (s *Server) rateLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.limiter == nil || exempt(r.URL.Path) {
+		st := state(r)
+		lim, setting := s.limiter, "MCPD_RATE_LIMIT"
+		if isMCP(st) {
+			lim, setting = s.mcpLimiter, "MCPD_MCP_RATE_LIMIT"
+		}
+		if lim == nil || exempt(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		st := state(r)
 		key := "ip:" + st.clientIP
 		if tok, ok := auth.BearerToken(r.Header.Get("Authorization")); ok {
 			if p, ok := s.auth.Cached(tok); ok {
@@ -400,10 +414,10 @@ func (s *Server) rateLimit(next http.Handler) http.Handler {
 				st.principal, st.subject, st.identified = p, p.Subject(), true
 			}
 		}
-		v := s.limiter.allow(key)
+		v := lim.allow(key)
 		setRateHeaders(w, v)
 		if !v.allowed {
-			s.tooMany(w, r, v, "MCPD_RATE_LIMIT")
+			s.tooMany(w, r, v, setting)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -435,7 +449,7 @@ func ceilSeconds(d time.Duration) int {
 // routes that are public by nature (login).
 func (s *Server) requireAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, "/api/") || s.public[r.URL.Path] {
+		if !(strings.HasPrefix(r.URL.Path, "/api/") || isMCP(state(r))) || s.public[r.URL.Path] {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -29,6 +29,10 @@ type Config struct {
 	LoginRateLimit config.Rate
 	BodyLimit      int64
 	TrustProxy     bool
+	// MCPBodyLimit and MCPRateLimit apply to the MCP endpoints instead of
+	// BodyLimit and RateLimit [4 MiB, off].
+	MCPBodyLimit int64
+	MCPRateLimit config.Rate
 }
 
 // AuditRecorder queues audit events without blocking.
@@ -51,6 +55,8 @@ type Deps struct {
 	Now func() time.Time
 	// Instances runs instances; nil when this mcpd runs none.
 	Instances Instances
+	// MCP serves the project MCP endpoints; nil serves none.
+	MCP MCPEndpoint
 }
 
 // Server serves the API; it is an http.Handler.
@@ -66,8 +72,9 @@ type Server struct {
 	now     func() time.Time
 	// instances is nil when this mcpd runs none (MCPD_INSTANCES=off).
 	instances Instances
+	mcp       MCPEndpoint
 
-	limiter, loginIP, loginEmail *limiter
+	limiter, loginIP, loginEmail, mcpLimiter *limiter
 	// public are the /api paths that need no bearer.
 	public map[string]bool
 	// actions maps a mux pattern to its route's action name.
@@ -90,13 +97,19 @@ type route struct {
 
 // New builds the handler with its middleware stack.
 func New(cfg Config, d Deps) *Server {
-	s := &Server{cfg: cfg, store: d.Store, auth: d.Auth, authz: d.Authz, audit: d.Audit, metrics: d.Metrics, secrets: d.Secrets, log: d.Log, now: d.Now, instances: d.Instances,
+	s := &Server{cfg: cfg, store: d.Store, auth: d.Auth, authz: d.Authz, audit: d.Audit, metrics: d.Metrics, secrets: d.Secrets, log: d.Log, now: d.Now, instances: d.Instances, mcp: d.MCP,
 		public: map[string]bool{}, actions: map[string]string{}, mux: http.NewServeMux(), maxScan: 5000}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	if !cfg.RateLimit.Disabled() {
 		s.limiter = newLimiter(cfg.RateLimit.Limit, cfg.RateLimit.Window, s.now)
+	}
+	if !cfg.MCPRateLimit.Disabled() && cfg.MCPRateLimit.Limit > 0 {
+		s.mcpLimiter = newLimiter(cfg.MCPRateLimit.Limit, cfg.MCPRateLimit.Window, s.now)
+	}
+	if s.cfg.MCPBodyLimit <= 0 {
+		s.cfg.MCPBodyLimit = 4 << 20
 	}
 	if !cfg.LoginRateLimit.Disabled() {
 		s.loginIP = newLimiter(cfg.LoginRateLimit.Limit, cfg.LoginRateLimit.Window, s.now)
@@ -118,6 +131,7 @@ func New(cfg Config, d Deps) *Server {
 	routes = append(routes, s.userRoutes()...)
 	routes = append(routes, s.tokenRoutes()...)
 	routes = append(routes, s.instanceRoutes()...)
+	routes = append(routes, s.mcpRoutes()...)
 	mux := s.mux
 	methods := map[string][]string{}
 	for _, rt := range routes {

@@ -90,6 +90,23 @@ type Config struct {
 	// BackoffBase and BackoffMax bound the crash-loop backoff
 	// (MCPD_RESTART_BACKOFF_BASE, MCPD_RESTART_BACKOFF_MAX).
 	BackoffBase, BackoffMax time.Duration
+
+	// MCP project endpoints (/projects/{p}/mcp).
+	// MCPSessionIdle closes a session no request used for this long (MCPD_MCP_SESSION_IDLE).
+	MCPSessionIdle time.Duration
+	// MCPMaxSessions bounds the open sessions of one principal (MCPD_MCP_MAX_SESSIONS).
+	MCPMaxSessions int
+	// MCPBodyLimit is the largest MCP request body (MCPD_MCP_BODY_LIMIT).
+	MCPBodyLimit int64
+	// MCPMaxResponse refuses a server's answer larger than this (MCPD_MCP_MAX_RESPONSE).
+	MCPMaxResponse int64
+	// MCPCallTimeout bounds a call that makes no progress (MCPD_MCP_CALL_TIMEOUT).
+	MCPCallTimeout time.Duration
+	// MCPRateLimit applies to MCP requests per principal (MCPD_MCP_RATE_LIMIT).
+	MCPRateLimit Rate
+	// MCPAllowedHosts are Host names accepted on a loopback listener
+	// besides localhost (MCPD_MCP_ALLOWED_HOSTS).
+	MCPAllowedHosts []string
 }
 
 // SecretKeyFile is where the secret key lives when MCPD_SECRET_KEY is unset.
@@ -126,6 +143,13 @@ var Vars = []Var{
 	{"MCPD_LOG_RETENTION", "10000", "log lines kept per instance, 100..1000000"},
 	{"MCPD_RESTART_BACKOFF_BASE", "1s", "Go duration, 10ms..1m: the first crash-loop delay, doubled per crash"},
 	{"MCPD_RESTART_BACKOFF_MAX", "5m", "Go duration, 100ms..1h: the longest crash-loop delay"},
+	{"MCPD_MCP_SESSION_IDLE", "30m", "Go duration, 10s..24h: an MCP session no request used for this long is closed"},
+	{"MCPD_MCP_MAX_SESSIONS", "64", "open MCP sessions per principal, 1..10000"},
+	{"MCPD_MCP_BODY_LIMIT", "4MiB", "bytes, with optional KiB/MiB suffix, 1KiB..64MiB: the largest MCP request"},
+	{"MCPD_MCP_MAX_RESPONSE", "16MiB", "bytes, with optional KiB/MiB suffix, 1KiB..256MiB: a server's larger answer is refused"},
+	{"MCPD_MCP_CALL_TIMEOUT", "60s", "Go duration, 1s..1h: a call without progress for this long is cancelled"},
+	{"MCPD_MCP_RATE_LIMIT", "6000/1m", "N/duration of MCP requests per principal, or off"},
+	{"MCPD_MCP_ALLOWED_HOSTS", "(empty: localhost names only)", "comma-separated Host names the MCP endpoint accepts on a loopback listener besides localhost (DNS-rebinding guard)"},
 }
 
 // Load reads the configuration from getenv (os.Getenv in production) and
@@ -200,6 +224,13 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.LogRetention = p.integer("MCPD_LOG_RETENTION", 10000, 100, 1000000)
 	c.BackoffBase = p.duration("MCPD_RESTART_BACKOFF_BASE", time.Second, 10*time.Millisecond, time.Minute)
 	c.BackoffMax = p.duration("MCPD_RESTART_BACKOFF_MAX", 5*time.Minute, 100*time.Millisecond, time.Hour)
+	c.MCPSessionIdle = p.duration("MCPD_MCP_SESSION_IDLE", 30*time.Minute, 10*time.Second, 24*time.Hour)
+	c.MCPMaxSessions = p.integer("MCPD_MCP_MAX_SESSIONS", 64, 1, 10000)
+	c.MCPBodyLimit = p.size("MCPD_MCP_BODY_LIMIT", 4<<20, 1<<10, 64<<20)
+	c.MCPMaxResponse = p.size("MCPD_MCP_MAX_RESPONSE", 16<<20, 1<<10, 256<<20)
+	c.MCPCallTimeout = p.duration("MCPD_MCP_CALL_TIMEOUT", time.Minute, time.Second, time.Hour)
+	c.MCPRateLimit = p.rate("MCPD_MCP_RATE_LIMIT", Rate{6000, time.Minute})
+	c.MCPAllowedHosts = p.hosts("MCPD_MCP_ALLOWED_HOSTS")
 	if err := errors.Join(p.errs...); err != nil {
 		return nil, err
 	}
@@ -341,6 +372,23 @@ func (p *parser) rate(name string, def Rate) Rate {
 		return def
 	}
 	return Rate{Limit: limit, Window: window}
+}
+
+// hosts reads a comma-separated list of host names.
+func (p *parser) hosts(name string) []string {
+	var out []string
+	for _, h := range strings.Split(p.get(name), ",") {
+		h = strings.TrimSpace(h)
+		if h == "" {
+			continue
+		}
+		if strings.ContainsAny(h, "/:@ ") {
+			p.fail(name, h, "each entry must be a bare host name such as mcp.example.com (no scheme, port or path)")
+			continue
+		}
+		out = append(out, strings.ToLower(h))
+	}
+	return out
 }
 
 func (p *parser) origins(name, env string) []string {

@@ -41,6 +41,12 @@ func defaults() *config.Config {
 		LogRetention:        10000,
 		BackoffBase:         time.Second,
 		BackoffMax:          5 * time.Minute,
+		MCPSessionIdle:      30 * time.Minute,
+		MCPMaxSessions:      64,
+		MCPBodyLimit:        4 << 20,
+		MCPMaxResponse:      16 << 20,
+		MCPCallTimeout:      time.Minute,
+		MCPRateLimit:        config.Rate{Limit: 6000, Window: time.Minute},
 	}
 }
 
@@ -384,6 +390,13 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		"MCPD_LOG_RETENTION":        "5",
 		"MCPD_RESTART_BACKOFF_BASE": "1ms",
 		"MCPD_RESTART_BACKOFF_MAX":  "2h",
+		"MCPD_MCP_SESSION_IDLE":     "1s",
+		"MCPD_MCP_MAX_SESSIONS":     "0",
+		"MCPD_MCP_BODY_LIMIT":       "100",
+		"MCPD_MCP_MAX_RESPONSE":     "1GiB",
+		"MCPD_MCP_CALL_TIMEOUT":     "2h",
+		"MCPD_MCP_RATE_LIMIT":       "lots",
+		"MCPD_MCP_ALLOWED_HOSTS":    "http://x.example",
 	}
 	_, err := config.Load(env(bad))
 	if err == nil {

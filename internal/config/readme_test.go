@@ -29,7 +29,7 @@ func TestREADMEDocumentsEveryVariable(t *testing.T) {
 var descriptive = map[string]bool{
 	"MCPD_DATA_DIR": true, "MCPD_DATABASE_URL": true, "MCPD_LOG_FORMAT": true,
 	"MCPD_CORS_ORIGINS": true, "MCPD_BOOTSTRAP_ADMIN_PASSWORD": true, "MCPD_SECRET_KEY": true,
-	"MCPD_NODE_NAME": true,
+	"MCPD_NODE_NAME": true, "MCPD_MCP_ALLOWED_HOSTS": true,
 }
 
 // Each documented default, set explicitly, gives what an empty environment

@@ -15,6 +15,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpctl/mcpctl/internal/secret"
@@ -84,6 +85,11 @@ type Deps struct {
 	Secrets  *secret.Keyring
 	Metrics  *Metrics
 	Log      *slog.Logger
+	// Client returns the MCP client instances of a server connect with;
+	// nil means a plain one.
+	Client ClientFunc
+	// Transport wraps each transport to an instance; nil leaves it.
+	Transport TransportFunc
 }
 
 // Manager runs this node's instances.
@@ -115,6 +121,15 @@ type Manager struct {
 	// passes counts reconcile passes (guarded by passMu).
 	passes int
 	wg     sync.WaitGroup
+	// client makes the MCP client of an instance; transport wraps its
+	// transport.
+	client    ClientFunc
+	transport TransportFunc
+	// dedicated are the ids of per-session processes: the sweep leaves
+	// them alone.
+	dedicated map[string]bool
+	// turn rotates shared sessions among a server's instances.
+	turn atomic.Uint64
 }
 
 // New returns a manager; Run starts it.
@@ -131,7 +146,7 @@ func New(cfg Config, d Deps) (*Manager, error) {
 	}
 	return &Manager{cfg: cfg, st: d.Store, runtimes: d.Runtimes, keys: d.Secrets, metrics: d.Metrics, log: d.Log,
 		trigger: make(chan struct{}, 1), runners: map[string]*runner{}, leases: map[string]bool{}, kept: map[string]bool{},
-		waiters: map[string]chan struct{}{}, sweeping: map[string]bool{}}, nil
+		waiters: map[string]chan struct{}{}, sweeping: map[string]bool{}, client: d.Client, transport: d.Transport, dedicated: map[string]bool{}}, nil
 }
 
 // Node is this manager's node name.
@@ -276,7 +291,7 @@ func (m *Manager) sweep(ctx context.Context, owned map[string]bool) {
 		for _, st := range list {
 			id := st.InstanceID
 			m.mu.Lock()
-			skip := owned[id] || m.runners[id] != nil || m.sweeping[id] || m.ctx == nil || m.ctx.Err() != nil
+			skip := owned[id] || m.runners[id] != nil || m.sweeping[id] || m.dedicated[id] || m.ctx == nil || m.ctx.Err() != nil
 			if !skip {
 				m.sweeping[id] = true
 				m.wg.Add(1)

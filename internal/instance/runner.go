@@ -609,13 +609,16 @@ func exitOutcome(fin workload.Status) outcome {
 func (r *runner) connect(ctx context.Context, rt workload.Runtime) (*mcp.ClientSession, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.m.cfg.StartTimeout)
 	defer cancel()
-	client := mcp.NewClient(&mcp.Implementation{Name: "mcpd", Version: v1.Version}, nil)
+	client, opts := mcp.NewClient(&mcp.Implementation{Name: "mcpd", Version: v1.Version}, nil), (*mcp.ClientSessionOptions)(nil)
+	if r.m.client != nil {
+		client, opts = r.m.client(r.server)
+	}
 	for {
 		tr, err := rt.Connect(ctx, r.id)
 		if err != nil {
 			return nil, err
 		}
-		cs, err := client.Connect(ctx, tr, nil)
+		cs, err := client.Connect(ctx, r.m.observe(tr), opts)
 		if err == nil {
 			return cs, nil
 		}

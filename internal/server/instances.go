@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/mcpctl/mcpctl/internal/config"
+	"github.com/mcpctl/mcpctl/internal/gateway"
 	"github.com/mcpctl/mcpctl/internal/instance"
 	"github.com/mcpctl/mcpctl/internal/secret"
 	"github.com/mcpctl/mcpctl/internal/store"
@@ -64,14 +65,10 @@ func nodeName(cfg *config.Config) (string, error) {
 
 // instances builds the instance manager and its runtimes, or nil when
 // MCPD_INSTANCES=off.
-func instances(cfg *config.Config, st store.Store, keys *secret.Keyring, metrics *telemetry.Metrics, log *slog.Logger) (*instance.Manager, error) {
+func instances(cfg *config.Config, node string, st store.Store, keys *secret.Keyring, metrics *telemetry.Metrics, gw *gateway.Gateway, log *slog.Logger) (*instance.Manager, error) {
 	if !cfg.Instances {
 		log.Info("MCPD_INSTANCES=off: this mcpd runs no server instances")
 		return nil, nil
-	}
-	node, err := nodeName(cfg)
-	if err != nil {
-		return nil, err
 	}
 	work := filepath.Join(cfg.DataDir, "work")
 	if err := os.MkdirAll(work, 0o700); err != nil {
@@ -92,7 +89,7 @@ func instances(cfg *config.Config, st store.Store, keys *secret.Keyring, metrics
 	log.Info("instances run on this mcpd", "node", node, "runtimes", "process, docker")
 	return instance.New(instance.Config{
 		Node: node, LogRetention: cfg.LogRetention, BackoffBase: cfg.BackoffBase, BackoffMax: cfg.BackoffMax,
-	}, instance.Deps{Store: st, Runtimes: runtimes, Secrets: keys, Metrics: instance.NewMetrics(metrics.Registry), Log: log})
+	}, instance.Deps{Store: st, Runtimes: runtimes, Secrets: keys, Metrics: instance.NewMetrics(metrics.Registry), Log: log, Client: gw.UpstreamClient, Transport: gw.Observe})
 }
 
 // runInstances runs the manager until ctx ends; the returned func waits

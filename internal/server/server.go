@@ -182,17 +182,25 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 		audit.Counters{Written: metrics.AuditWritten, Dropped: metrics.AuditDropped, WriteErrors: metrics.AuditWriteErrors})
 	authn := auth.New(auth.Config{SessionTTL: cfg.SessionTTL, CacheTTL: cfg.AuthCacheTTL}, st)
 	authorizer := authz.New(authz.Config{CacheTTL: cfg.AuthCacheTTL}, st)
-	mgr, err := instances(cfg, st, keys, metrics, log)
+	node, err := nodeName(cfg)
 	if err != nil {
 		return err
 	}
-	deps := apiserver.Deps{Store: st, Auth: authn, Authz: authorizer, Audit: writer, Metrics: metrics, Secrets: keys, Log: log}
+	mcpgw := newGateway(cfg, st, writer, metrics, node, log)
+	defer mcpgw.close()
+	mgr, err := instances(cfg, node, st, keys, metrics, mcpgw.gw, log)
+	if err != nil {
+		return err
+	}
+	mcpgw.dialer.mgr = mgr
+	deps := apiserver.Deps{Store: st, Auth: authn, Authz: authorizer, Audit: writer, Metrics: metrics, Secrets: keys, Log: log, MCP: mcpgw.edge}
 	if mgr != nil {
 		deps.Instances = mgr
 	}
 	api := apiserver.New(apiserver.Config{
 		Production: cfg.Environment == config.Production, CORSOrigins: cfg.CORSOrigins,
 		RateLimit: cfg.RateLimit, LoginRateLimit: cfg.LoginRateLimit, BodyLimit: cfg.BodyLimit, TrustProxy: cfg.TrustProxy,
+		MCPBodyLimit: cfg.MCPBodyLimit, MCPRateLimit: cfg.MCPRateLimit,
 	}, deps)
 
 	srv := &http.Server{
@@ -206,6 +214,15 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// MCP sessions hold GET streams open: end them as the shutdown starts
+	// (their records stay, for another replica to resume them).
+	srv.RegisterOnShutdown(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := mcpgw.edge.Close(ctx); err != nil {
+			log.Warn("MCP sessions still open at the shutdown timeout", "err", err)
+		}
+	})
 	url := "http://" + ln.Addr().String()
 	log.Info("mcpd listening", "url", url, "version", v1.Version)
 	hint := fmt.Sprintf("log in with: mcpctl login --mcpd-url %s --email %s", url, adminEmail)

@@ -180,7 +180,75 @@ func newServer() *mcp.Server {
 			}
 			return nil, textOut{Text: "slept"}, nil
 		})
+	addGatewayTools(srv)
 	return srv
+}
+
+type progressIn struct {
+	Steps  int `json:"steps"`
+	Millis int `json:"millis"`
+}
+
+type sampleIn struct {
+	Prompt string `json:"prompt"`
+}
+
+type bigIn struct {
+	Bytes int `json:"bytes"`
+}
+
+// addGatewayTools are the tools gateway tests drive: progress, logs,
+// sampling, large answers, a crash and a hang mid-call.
+func addGatewayTools(srv *mcp.Server) {
+	mcp.AddTool(srv, &mcp.Tool{Name: "progress", Description: "Sends steps progress notifications millis apart, then answers."},
+		func(ctx context.Context, req *mcp.CallToolRequest, in progressIn) (*mcp.CallToolResult, textOut, error) {
+			token := req.Params.GetProgressToken()
+			for i := 1; i <= in.Steps; i++ {
+				select {
+				case <-time.After(time.Duration(in.Millis) * time.Millisecond):
+				case <-ctx.Done():
+					return nil, textOut{}, ctx.Err()
+				}
+				if token != nil {
+					req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: token, Progress: float64(i), Total: float64(in.Steps)})
+				}
+			}
+			return nil, textOut{Text: fmt.Sprintf("done %d", in.Steps)}, nil
+		})
+	mcp.AddTool(srv, &mcp.Tool{Name: "log", Description: "Logs its text at info level, then answers."},
+		func(ctx context.Context, req *mcp.CallToolRequest, in echoIn) (*mcp.CallToolResult, textOut, error) {
+			req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Logger: "mcpserver", Data: in.Text})
+			return nil, textOut{Text: "logged"}, nil
+		})
+	mcp.AddTool(srv, &mcp.Tool{Name: "sample", Description: "Asks the client's model (sampling) and answers with its text."},
+		func(ctx context.Context, req *mcp.CallToolRequest, in sampleIn) (*mcp.CallToolResult, textOut, error) {
+			res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{MaxTokens: 100,
+				Messages: []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: in.Prompt}}}})
+			if err != nil {
+				return nil, textOut{}, err
+			}
+			text := ""
+			if tc, ok := res.Content.(*mcp.TextContent); ok {
+				text = tc.Text
+			}
+			return nil, textOut{Text: "model says: " + text}, nil
+		})
+	mcp.AddTool(srv, &mcp.Tool{Name: "big", Description: "Answers with a text of the given size."},
+		func(_ context.Context, _ *mcp.CallToolRequest, in bigIn) (*mcp.CallToolResult, textOut, error) {
+			return nil, textOut{Text: strings.Repeat("b", in.Bytes)}, nil
+		})
+	mcp.AddTool(srv, &mcp.Tool{Name: "crash", Description: "Exits the server mid-call."},
+		func(_ context.Context, _ *mcp.CallToolRequest, _ echoIn) (*mcp.CallToolResult, textOut, error) {
+			fmt.Fprintln(os.Stderr, "mcpserver: crashing as asked")
+			os.Exit(3)
+			return nil, textOut{}, nil
+		})
+	mcp.AddTool(srv, &mcp.Tool{Name: "hang", Description: "Never answers; logs to stderr when the call is cancelled."},
+		func(ctx context.Context, _ *mcp.CallToolRequest, _ echoIn) (*mcp.CallToolResult, textOut, error) {
+			<-ctx.Done()
+			fmt.Fprintln(os.Stderr, "mcpserver: hang cancelled by the client")
+			return nil, textOut{}, ctx.Err()
+		})
 }
 
 func fatal(err error) {

@@ -61,6 +61,16 @@ func (p *ProjectSpec) Validate(fe *FieldErrors) {
 			fe.Add("spec.separator", "may be empty only when the project has one server; it has %d", len(p.Servers))
 		case len(*sep) > 4 || strings.Trim(*sep, "_-.") != "":
 			fe.Add("spec.separator", "must be 1 to 4 of '_', '-' and '.' (default \"__\"), not %q", *sep)
+		case *sep != "":
+			// <server><sep><tool> must split one way only, or two servers'
+			// tools could get one name.
+			for _, s := range p.Servers {
+				if strings.Contains(s, *sep) {
+					fe.Add("spec.separator", "%q occurs in server name %s, so tool names could collide (%s%sx could be server %s's tool); use a separator no server name contains, such as \"__\"",
+						*sep, s, s, *sep, s)
+					break
+				}
+			}
 		}
 	}
 	names := make([]string, 0, len(p.Tools))

@@ -1,0 +1,390 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// CodeRequestTimeout is the JSON-RPC error code of a call the server did
+// not answer in time (as the TypeScript SDK numbers it).
+const CodeRequestTimeout = -32001
+
+// errCallTimeout is the cause of a call context that timed out.
+var errCallTimeout = errors.New("call timed out")
+
+var tokenSeq atomic.Uint64
+
+// ownedUpstream is a per-session upstream: a session of its own (or a
+// process of its own) for one downstream session.
+type ownedUpstream struct {
+	ready chan struct{}
+	cs    *mcp.ClientSession
+	err   error
+	stop  func()
+	once  sync.Once
+}
+
+func (u *ownedUpstream) close() {
+	<-u.ready
+	u.once.Do(func() {
+		if u.stop != nil {
+			u.stop()
+		}
+	})
+}
+
+// upstream returns the session a request of ss for server goes to, and
+// its link.
+func (g *Gateway) upstream(ctx context.Context, st *viewState, ss mcp.Session, server string) (*mcp.ClientSession, *link, error) {
+	if own, ok := ss.(*mcp.ServerSession); ok && st.modes[server] == v1.SessionPerSession {
+		cs, err := g.ownedBy(ctx, own, server)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cs, g.linkOf(cs, server, own), nil
+	}
+	cs, err := g.dialer.Shared(ctx, server)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cs, g.linkOf(cs, server, nil), nil
+}
+
+// ownedBy returns ss's own session of server, dialing it on first use.
+// It is closed when ss ends.
+func (g *Gateway) ownedBy(ctx context.Context, ss *mcp.ServerSession, server string) (*mcp.ClientSession, error) {
+	g.mu.Lock()
+	ups := g.owned[ss]
+	first := ups == nil
+	if first {
+		ups = map[string]*ownedUpstream{}
+		g.owned[ss] = ups
+	}
+	u := ups[server]
+	if u == nil {
+		u = &ownedUpstream{ready: make(chan struct{})}
+		ups[server] = u
+		g.mu.Unlock()
+		if first {
+			go func() {
+				ss.Wait()
+				g.Release(ss)
+			}()
+		}
+		u.cs, u.stop, u.err = g.dialer.Dial(context.WithoutCancel(ctx), server, g.newClient(server, ss))
+		close(u.ready)
+		if u.err != nil {
+			g.mu.Lock()
+			if g.owned[ss] != nil && g.owned[ss][server] == u {
+				delete(g.owned[ss], server)
+			}
+			g.mu.Unlock()
+		}
+	} else {
+		g.mu.Unlock()
+	}
+	select {
+	case <-u.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return u.cs, u.err
+}
+
+// Release closes what the engine holds for a downstream session that
+// ended: its per-session upstreams and its subscriptions.
+func (g *Gateway) Release(ss *mcp.ServerSession) {
+	g.mu.Lock()
+	ups := g.owned[ss]
+	delete(g.owned, ss)
+	g.mu.Unlock()
+	for _, u := range ups {
+		u.close()
+	}
+	g.dropSubscriptions(ss)
+}
+
+// begin records a call in flight on l: its progress token and its
+// timeout, which progress starts again. end must be called.
+func (g *Gateway) begin(ctx context.Context, l *link, ss mcp.Session, down any) (c *call, callCtx context.Context, end func()) {
+	own, _ := ss.(*mcp.ServerSession)
+	callCtx, cancel := context.WithCancelCause(ctx)
+	c = &call{ss: own, ctx: ctx, down: down, up: "mcpctl-" + strconv.FormatUint(tokenSeq.Add(1), 36)}
+	timer := time.AfterFunc(g.cfg.CallTimeout, func() { cancel(errCallTimeout) })
+	c.touch = func() { timer.Reset(g.cfg.CallTimeout) }
+	g.progress.Store(c.up, c)
+	l.add(c)
+	return c, callCtx, func() {
+		c.drain()
+		timer.Stop()
+		cancel(nil)
+		g.progress.Delete(c.up)
+		l.remove(c)
+	}
+}
+
+// upMeta is the _meta sent upstream: the client's, with the progress
+// token replaced by the call's own (always set, so that progress keeps a
+// long call alive even when the client asked for none).
+func (c *call) upMeta(down mcp.Meta) mcp.Meta {
+	m := make(mcp.Meta, len(down)+1)
+	for k, v := range down {
+		m[k] = v
+	}
+	m["progressToken"] = c.up
+	return m
+}
+
+// failure turns an upstream error into the client's JSON-RPC error.
+func (g *Gateway) failure(callCtx context.Context, server, what string, err error) error {
+	var werr *jsonrpc.Error
+	switch {
+	case errors.Is(context.Cause(callCtx), errCallTimeout):
+		return &jsonrpc.Error{Code: CodeRequestTimeout, Message: fmt.Sprintf(
+			"server %s did not answer %s within %s and sent no progress; the request was cancelled on the server", server, what, g.cfg.CallTimeout)}
+	case callCtx.Err() != nil:
+		return callCtx.Err()
+	case errors.As(err, &werr):
+		return werr
+	case errors.Is(err, ErrUnavailable):
+		return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("%s: %v", what, err)}
+	case errors.Is(err, mcp.ErrConnectionClosed):
+		return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf(
+			"server %s closed its connection during %s (its instance may be restarting); try again", server, what)}
+	}
+	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("server %s failed %s: %v", server, what, err)}
+}
+
+// tooLarge refuses an answer over MaxResponseBytes.
+func (g *Gateway) tooLarge(server, what string, res any) error {
+	b, err := json.Marshal(res)
+	if err != nil {
+		return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("server %s answered %s with something that is not JSON: %v", server, what, err)}
+	}
+	if int64(len(b)) > g.cfg.MaxResponseBytes {
+		return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf(
+			"the answer of server %s to %s is %d bytes, over the gateway's limit of %d bytes; ask for less, or raise the limit", server, what, len(b), g.cfg.MaxResponseBytes)}
+	}
+	return nil
+}
+
+func (v *view) toolHandler(r ref) mcp.ToolHandler {
+	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		start := time.Now()
+		res, err := v.g.callTool(ctx, v.state.Load(), req, r)
+		outcome, detail := OutcomeOK, argShape(req.Params.Arguments)
+		switch {
+		case err != nil:
+			outcome, detail = OutcomeError, err.Error()
+		case res.IsError:
+			outcome = OutcomeToolError
+		}
+		v.g.record(req.Extra, v.name, r, "tools/call", start, outcome, false, detail, sessionID(req.Session))
+		return res, err
+	}
+}
+
+func (g *Gateway) callTool(ctx context.Context, st *viewState, req *mcp.CallToolRequest, r ref) (*mcp.CallToolResult, error) {
+	what := "tool " + r.name
+	cs, l, err := g.upstream(ctx, st, req.Session, r.server)
+	if err != nil {
+		return nil, g.failure(ctx, r.server, what, err)
+	}
+	c, callCtx, end := g.begin(ctx, l, req.Session, req.Params.GetProgressToken())
+	defer end()
+	p := &mcp.CallToolParams{Meta: c.upMeta(req.Params.Meta), Name: r.name}
+	if len(req.Params.Arguments) > 0 {
+		p.Arguments = req.Params.Arguments
+	}
+	res, err := cs.CallTool(callCtx, p)
+	if err != nil {
+		return nil, g.failure(callCtx, r.server, what, err)
+	}
+	if err := g.tooLarge(r.server, what, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func (v *view) promptHandler(r ref) mcp.PromptHandler {
+	return func(ctx context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+		start := time.Now()
+		what := "prompt " + r.name
+		res, err := func() (*mcp.GetPromptResult, error) {
+			cs, l, err := v.g.upstream(ctx, v.state.Load(), req.Session, r.server)
+			if err != nil {
+				return nil, v.g.failure(ctx, r.server, what, err)
+			}
+			c, callCtx, end := v.g.begin(ctx, l, req.Session, req.Params.GetProgressToken())
+			defer end()
+			res, err := cs.GetPrompt(callCtx, &mcp.GetPromptParams{Meta: c.upMeta(req.Params.Meta), Name: r.name, Arguments: req.Params.Arguments})
+			if err != nil {
+				return nil, v.g.failure(callCtx, r.server, what, err)
+			}
+			return res, v.g.tooLarge(r.server, what, res)
+		}()
+		v.g.record(req.Extra, v.name, r, "prompts/get", start, outcomeOf(err), false, errText(err), sessionID(req.Session))
+		return res, err
+	}
+}
+
+func (v *view) resourceHandler() mcp.ResourceHandler {
+	return func(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+		st := v.state.Load()
+		server, own, ok := st.names.splitURI(req.Params.URI)
+		if !ok {
+			return nil, mcp.ResourceNotFoundError(req.Params.URI)
+		}
+		return v.readFrom(ctx, st, req, ref{server, own})
+	}
+}
+
+// read serves resources/read: registered resources and templates through
+// the SDK; any other URI a server of the project can be asked for (a
+// server may serve URIs it does not list) straight from that server.
+func (v *view) read(ctx context.Context, req *mcp.ReadResourceRequest, next mcp.MethodHandler) (mcp.Result, error) {
+	st := v.state.Load()
+	if _, ok := st.resources[req.Params.URI]; !ok && len(st.templates) == 0 {
+		st = v.sync(ctx)
+	}
+	if _, ok := st.resources[req.Params.URI]; ok {
+		return next(ctx, "resources/read", req)
+	}
+	server, own, ok := st.names.splitURI(req.Params.URI)
+	if !ok {
+		return next(ctx, "resources/read", req)
+	}
+	return v.readFrom(ctx, st, req, ref{server, own})
+}
+
+func (v *view) readFrom(ctx context.Context, st *viewState, req *mcp.ReadResourceRequest, r ref) (*mcp.ReadResourceResult, error) {
+	start := time.Now()
+	what := "resource " + r.name
+	res, err := func() (*mcp.ReadResourceResult, error) {
+		cs, l, err := v.g.upstream(ctx, st, req.Session, r.server)
+		if err != nil {
+			return nil, v.g.failure(ctx, r.server, what, err)
+		}
+		c, callCtx, end := v.g.begin(ctx, l, req.Session, req.Params.GetProgressToken())
+		defer end()
+		res, err := cs.ReadResource(callCtx, &mcp.ReadResourceParams{Meta: c.upMeta(req.Params.Meta), URI: r.name})
+		if err != nil {
+			return nil, v.g.failure(callCtx, r.server, what, err)
+		}
+		if err := v.g.tooLarge(r.server, what, res); err != nil {
+			return nil, err
+		}
+		for _, c := range res.Contents {
+			if c.URI != "" {
+				c.URI = st.names.uri(r.server, c.URI)
+			}
+		}
+		return res, nil
+	}()
+	v.g.record(req.Extra, v.name, r, "resources/read", start, outcomeOf(err), false, errText(err), sessionID(req.Session))
+	return res, err
+}
+
+// complete routes completion/complete to the server of the prompt or
+// resource template it names.
+func (v *view) complete(ctx context.Context, req *mcp.CompleteRequest) (*mcp.CompleteResult, error) {
+	st := v.sync(ctx)
+	cr := req.Params.Ref
+	if cr == nil {
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "completion/complete needs a ref"}
+	}
+	var r ref
+	var ok bool
+	own := *cr
+	switch cr.Type {
+	case "ref/prompt":
+		r, ok = st.prompts[cr.Name]
+		ok = ok && r.server != ""
+		own.Name = r.name
+	case "ref/resource":
+		if r, ok = st.templates[cr.URI]; !ok {
+			r, ok = st.resources[cr.URI]
+		}
+		own.URI = r.name
+	}
+	if !ok {
+		// Nothing to complete from (a project prompt, or an unknown name).
+		return &mcp.CompleteResult{Completion: mcp.CompletionResultDetails{Values: []string{}}}, nil
+	}
+	cs, _, err := v.g.upstream(ctx, st, req.Session, r.server)
+	if err != nil {
+		return nil, v.g.failure(ctx, r.server, "completion", err)
+	}
+	res, err := cs.Complete(ctx, &mcp.CompleteParams{Meta: req.Params.Meta, Ref: &own, Argument: req.Params.Argument, Context: req.Params.Context})
+	if err != nil {
+		return nil, v.g.failure(ctx, r.server, "completion", err)
+	}
+	return res, nil
+}
+
+func outcomeOf(err error) string {
+	if err != nil {
+		return OutcomeError
+	}
+	return OutcomeOK
+}
+
+func errText(err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// argShape describes arguments by their keys and JSON types, never their
+// values: {"path":"string","depth":"number"}.
+func argShape(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return "{}"
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return "(not an object)"
+	}
+	shape := make(map[string]string, len(m))
+	for k, v := range m {
+		shape[k] = jsonType(v)
+	}
+	b, _ := json.Marshal(shape)
+	if len(b) > 1024 {
+		return string(b[:1024]) + "…"
+	}
+	return string(b)
+}
+
+func jsonType(v json.RawMessage) string {
+	for _, c := range v {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		case '"':
+			return "string"
+		case '{':
+			return "object"
+		case '[':
+			return "array"
+		case 't', 'f':
+			return "boolean"
+		case 'n':
+			return "null"
+		default:
+			return "number"
+		}
+	}
+	return "null"
+}
