@@ -16,6 +16,13 @@ DOCKER_HOST=$(./.ci/docker.sh)
 export DOCKER_HOST
 echo "test.sh: Docker engine for tests at $DOCKER_HOST"
 
+# The MCP conformance suite (Node 22 and the suite from the npm registry,
+# pinned in conformance.sh), for the gateway's conformance tests.
+for v in 0.1.16 0.2.0-alpha.12; do
+  MCPCTL_CONFORMANCE_VERSION=$v ./.ci/conformance.sh install >/dev/null
+done
+echo "test.sh: MCP conformance suites installed"
+
 echo "test.sh: gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*'))
 if [ -n "$unformatted" ]; then

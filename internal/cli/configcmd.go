@@ -14,7 +14,7 @@ func NewCmdConfig(f *Factory) *cobra.Command {
 		Short: "Show and switch contexts (mcpd URL + session) in ~/.config/mcpctl/config.yaml",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return &UsageError{Msg: "config needs a verb: get-contexts, use-context or current-context"}
+			return &UsageError{Msg: "config needs a verb: get-contexts, use-context, current-context or claude"}
 		},
 	}
 	cmd.AddCommand(&cobra.Command{
@@ -79,6 +79,7 @@ func NewCmdConfig(f *Factory) *cobra.Command {
 			return nil
 		},
 	})
+	cmd.AddCommand(NewCmdConfigClaude(f, nil))
 	return cmd
 }
 

@@ -93,10 +93,11 @@ const (
 func ExitCode(err error) int {
 	var ue *UsageError
 	var nr *notReadyError
+	var ce *contractError
 	switch {
 	case err == nil:
 		return ExitOK
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &ce):
 		return ExitUsage
 	case errors.As(err, &nr):
 		return ExitNotReady
@@ -145,6 +146,7 @@ Start with:  mcpctl login --mcpd-url http://127.0.0.1:3100 --email admin@mcpctl.
 		NewCmdRestart(f),
 		NewCmdScale(f),
 		NewCmdLogs(f),
+		NewCmdTest(f),
 	)
 	return root
 }

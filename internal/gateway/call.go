@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,10 @@ const CodeRequestTimeout = -32001
 var errCallTimeout = errors.New("call timed out")
 
 var tokenSeq atomic.Uint64
+
+// dialTimeout bounds opening a per-session upstream (npx may download the
+// server first).
+const dialTimeout = 2 * time.Minute
 
 // ownedUpstream is a per-session upstream: a session of its own (or a
 // process of its own) for one downstream session.
@@ -81,7 +86,13 @@ func (g *Gateway) ownedBy(ctx context.Context, ss *mcp.ServerSession, server str
 				g.Release(ss)
 			}()
 		}
-		u.cs, u.stop, u.err = g.dialer.Dial(context.WithoutCancel(ctx), server, g.newClient(server, ss))
+		// The dial outlives the request that asked first (the session is
+		// ss's), within a bound of its own.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dialTimeout)
+		u.cs, u.stop, u.err = g.dialer.Dial(dctx, server, func(ctx context.Context, t mcp.Transport) (*mcp.ClientSession, error) {
+			return g.Connect(ctx, server, ss, t)
+		})
+		cancel()
 		close(u.ready)
 		if u.err != nil {
 			g.mu.Lock()
@@ -125,7 +136,7 @@ func (g *Gateway) begin(ctx context.Context, l *link, ss mcp.Session, down any) 
 	g.progress.Store(c.up, c)
 	l.add(c)
 	return c, callCtx, func() {
-		c.drain()
+		l.settle()
 		timer.Stop()
 		cancel(nil)
 		g.progress.Delete(c.up)
@@ -133,16 +144,38 @@ func (g *Gateway) begin(ctx context.Context, l *link, ss mcp.Session, down any) 
 	}
 }
 
-// upMeta is the _meta sent upstream: the client's, with the progress
-// token replaced by the call's own (always set, so that progress keeps a
-// long call alive even when the client asked for none).
+// upMeta is the _meta sent upstream: the client's, without the keys of
+// the stateless era's per-request protocol (the upstream session has its
+// own), with the progress token replaced by the call's own (always set,
+// so that progress keeps a long call alive even when the client asked for
+// none).
 func (c *call) upMeta(down mcp.Meta) mcp.Meta {
-	m := make(mcp.Meta, len(down)+1)
-	for k, v := range down {
-		m[k] = v
-	}
+	m := passMeta(down)
 	m["progressToken"] = c.up
 	return m
+}
+
+// protocolMeta prefixes the _meta keys of the stateless era's
+// per-request protocol (version, client info and capabilities, log level).
+const protocolMeta = "io.modelcontextprotocol/"
+
+// passMeta copies the _meta of a client's request that may go upstream.
+func passMeta(down mcp.Meta) mcp.Meta {
+	m := make(mcp.Meta, len(down)+1)
+	for k, v := range down {
+		if !strings.HasPrefix(k, protocolMeta) {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// requestLevel makes the upstream send the logs a stateless client asked
+// for with its request's log level.
+func (g *Gateway) requestLevel(ctx context.Context, cs *mcp.ClientSession, l *link, down mcp.Meta) {
+	if lvl, ok := down[protocolMeta+"logLevel"].(string); ok {
+		g.askLevel(ctx, cs, l, mcp.LoggingLevel(lvl))
+	}
 }
 
 // failure turns an upstream error into the client's JSON-RPC error.
@@ -200,6 +233,7 @@ func (g *Gateway) callTool(ctx context.Context, st *viewState, req *mcp.CallTool
 	if err != nil {
 		return nil, g.failure(ctx, r.server, what, err)
 	}
+	g.requestLevel(ctx, cs, l, req.Params.Meta)
 	c, callCtx, end := g.begin(ctx, l, req.Session, req.Params.GetProgressToken())
 	defer end()
 	p := &mcp.CallToolParams{Meta: c.upMeta(req.Params.Meta), Name: r.name}
@@ -225,6 +259,7 @@ func (v *view) promptHandler(r ref) mcp.PromptHandler {
 			if err != nil {
 				return nil, v.g.failure(ctx, r.server, what, err)
 			}
+			v.g.requestLevel(ctx, cs, l, req.Params.Meta)
 			c, callCtx, end := v.g.begin(ctx, l, req.Session, req.Params.GetProgressToken())
 			defer end()
 			res, err := cs.GetPrompt(callCtx, &mcp.GetPromptParams{Meta: c.upMeta(req.Params.Meta), Name: r.name, Arguments: req.Params.Arguments})
@@ -233,7 +268,11 @@ func (v *view) promptHandler(r ref) mcp.PromptHandler {
 			}
 			return res, v.g.tooLarge(r.server, what, res)
 		}()
-		v.g.record(req.Extra, v.name, r, "prompts/get", start, outcomeOf(err), false, errText(err), sessionID(req.Session))
+		detail := promptShape(req.Params.Arguments)
+		if err != nil {
+			detail = err.Error()
+		}
+		v.g.record(req.Extra, v.name, r, "prompts/get", start, outcomeOf(err), false, detail, sessionID(req.Session))
 		return res, err
 	}
 }
@@ -249,20 +288,25 @@ func (v *view) resourceHandler() mcp.ResourceHandler {
 	}
 }
 
-// read serves resources/read: registered resources and templates through
-// the SDK; any other URI a server of the project can be asked for (a
-// server may serve URIs it does not list) straight from that server.
+// read serves resources/read through the SDK (registered resources and
+// templates); a URI it does not know that a server of the project can be
+// asked for (servers serve URIs they do not list) goes straight there.
 func (v *view) read(ctx context.Context, req *mcp.ReadResourceRequest, next mcp.MethodHandler) (mcp.Result, error) {
 	st := v.state.Load()
 	if _, ok := st.resources[req.Params.URI]; !ok && len(st.templates) == 0 {
 		st = v.sync(ctx)
 	}
-	if _, ok := st.resources[req.Params.URI]; ok {
-		return next(ctx, "resources/read", req)
+	res, err := next(ctx, "resources/read", req)
+	var werr *jsonrpc.Error
+	if err == nil || !errors.As(err, &werr) || werr.Code != mcp.CodeResourceNotFound {
+		return res, err
+	}
+	if _, listed := st.resources[req.Params.URI]; listed {
+		return res, err
 	}
 	server, own, ok := st.names.splitURI(req.Params.URI)
 	if !ok {
-		return next(ctx, "resources/read", req)
+		return res, err
 	}
 	return v.readFrom(ctx, st, req, ref{server, own})
 }
@@ -275,6 +319,7 @@ func (v *view) readFrom(ctx context.Context, st *viewState, req *mcp.ReadResourc
 		if err != nil {
 			return nil, v.g.failure(ctx, r.server, what, err)
 		}
+		v.g.requestLevel(ctx, cs, l, req.Params.Meta)
 		c, callCtx, end := v.g.begin(ctx, l, req.Session, req.Params.GetProgressToken())
 		defer end()
 		res, err := cs.ReadResource(callCtx, &mcp.ReadResourceParams{Meta: c.upMeta(req.Params.Meta), URI: r.name})
@@ -325,7 +370,7 @@ func (v *view) complete(ctx context.Context, req *mcp.CompleteRequest) (*mcp.Com
 	if err != nil {
 		return nil, v.g.failure(ctx, r.server, "completion", err)
 	}
-	res, err := cs.Complete(ctx, &mcp.CompleteParams{Meta: req.Params.Meta, Ref: &own, Argument: req.Params.Argument, Context: req.Params.Context})
+	res, err := cs.Complete(ctx, &mcp.CompleteParams{Meta: passMeta(req.Params.Meta), Ref: &own, Argument: req.Params.Argument, Context: req.Params.Context})
 	if err != nil {
 		return nil, v.g.failure(ctx, r.server, "completion", err)
 	}
@@ -364,6 +409,16 @@ func argShape(raw json.RawMessage) string {
 	if len(b) > 1024 {
 		return string(b[:1024]) + "…"
 	}
+	return string(b)
+}
+
+// promptShape names a prompt's argument keys, never their values.
+func promptShape(args map[string]string) string {
+	shape := make(map[string]string, len(args))
+	for k := range args {
+		shape[k] = "string"
+	}
+	b, _ := json.Marshal(shape)
 	return string(b)
 }
 

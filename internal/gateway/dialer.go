@@ -9,17 +9,21 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// ConnectFunc opens a transport to one server; stop releases what it
+// TransportFunc opens a transport to one server; stop releases what it
 // started (a process, say) after the session on it ends.
-type ConnectFunc func(ctx context.Context, server string) (t mcp.Transport, stop func(), err error)
+type TransportFunc func(ctx context.Context, server string) (t mcp.Transport, stop func(), err error)
 
-// TransportDialer is an UpstreamDialer over a ConnectFunc: it keeps one
+// TransportDialer is an UpstreamDialer over a TransportFunc: it keeps one
 // shared session per server, opened on first use and again after it
 // ends, and opens per-session ones on demand. mcplocal (to mcpd's relay)
 // and mcplocal standalone (to local processes) use it.
 type TransportDialer struct {
-	connect ConnectFunc
-	g       *Gateway
+	// ConnectTimeout bounds opening a session (transport and initialize)
+	// [2m: npx may download the server first].
+	ConnectTimeout time.Duration
+
+	transport TransportFunc
+	g         *Gateway
 
 	mu     sync.Mutex
 	shared map[string]*sharedConn
@@ -37,8 +41,8 @@ const retryAfter = time.Second
 
 // NewTransportDialer returns a dialer over connect; New binds it to the
 // engine it serves.
-func NewTransportDialer(connect ConnectFunc) *TransportDialer {
-	return &TransportDialer{connect: connect, shared: map[string]*sharedConn{}}
+func NewTransportDialer(transport TransportFunc) *TransportDialer {
+	return &TransportDialer{ConnectTimeout: 2 * time.Minute, transport: transport, shared: map[string]*sharedConn{}}
 }
 
 // Bind ties the dialer to the engine whose clients it connects; New
@@ -62,21 +66,28 @@ func (d *TransportDialer) Shared(ctx context.Context, server string) (*mcp.Clien
 		c = &sharedConn{ready: make(chan struct{})}
 		d.shared[server] = c
 		d.mu.Unlock()
-		client, opts := d.g.UpstreamClient(server)
-		cs, stop, err := d.open(context.WithoutCancel(ctx), server, client, opts)
-		c.cs, c.err, c.at = cs, err, time.Now()
-		close(c.ready)
-		if err == nil {
-			go func() {
-				cs.Wait()
-				stop()
-				d.mu.Lock()
-				if d.shared[server] == c {
-					delete(d.shared, server)
-				}
-				d.mu.Unlock()
-			}()
-		}
+		// Connect apart from any one caller: every caller (the first too)
+		// waits within its own context; the connection is bounded by
+		// ConnectTimeout.
+		go func() {
+			cctx, cancel := context.WithTimeout(context.Background(), d.ConnectTimeout)
+			defer cancel()
+			cs, stop, err := d.open(cctx, server, func(ctx context.Context, t mcp.Transport) (*mcp.ClientSession, error) {
+				return d.g.Connect(ctx, server, nil, t)
+			})
+			c.cs, c.err, c.at = cs, err, time.Now()
+			close(c.ready)
+			if err != nil {
+				return
+			}
+			cs.Wait()
+			stop()
+			d.mu.Lock()
+			if d.shared[server] == c {
+				delete(d.shared, server)
+			}
+			d.mu.Unlock()
+		}()
 	} else {
 		d.mu.Unlock()
 	}
@@ -89,23 +100,23 @@ func (d *TransportDialer) Shared(ctx context.Context, server string) (*mcp.Clien
 }
 
 // Dial opens a session of server's own for one client session.
-func (d *TransportDialer) Dial(ctx context.Context, server string, client *mcp.Client) (*mcp.ClientSession, func(), error) {
-	cs, stop, err := d.open(ctx, server, client, UpstreamSessionOptions())
+func (d *TransportDialer) Dial(ctx context.Context, server string, connect ConnectFunc) (*mcp.ClientSession, func(), error) {
+	cs, stop, err := d.open(ctx, server, connect)
 	if err != nil {
 		return nil, nil, err
 	}
 	return cs, func() { cs.Close(); stop() }, nil
 }
 
-func (d *TransportDialer) open(ctx context.Context, server string, client *mcp.Client, opts *mcp.ClientSessionOptions) (*mcp.ClientSession, func(), error) {
-	t, stop, err := d.connect(ctx, server)
+func (d *TransportDialer) open(ctx context.Context, server string, connect ConnectFunc) (*mcp.ClientSession, func(), error) {
+	t, stop, err := d.transport(ctx, server)
 	if err != nil {
 		return nil, nil, fmt.Errorf("server %s: %w: %w", server, ErrUnavailable, err)
 	}
 	if stop == nil {
 		stop = func() {}
 	}
-	cs, err := client.Connect(ctx, d.g.Observe(t), opts)
+	cs, err := connect(ctx, t)
 	if err != nil {
 		stop()
 		return nil, nil, fmt.Errorf("server %s: %w: initialize: %w", server, ErrUnavailable, err)

@@ -1,11 +1,13 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -126,8 +128,12 @@ type edgeSession struct {
 
 	mu      sync.Mutex
 	active  int
+	used    time.Time // end of the last request
 	timer   *time.Timer
 	touched time.Time // last store write
+	// uncounted: the session no longer counts towards its principal's
+	// limit (it was evicted and is closing).
+	uncounted bool
 	// drop says the record goes too when the session ends (a DELETE or
 	// idle expiry; not a shutdown, after which another replica resumes).
 	drop bool
@@ -188,18 +194,19 @@ func (e *Edge) ServeProject(w http.ResponseWriter, r *http.Request, project stri
 			return
 		}
 	}
-	version := r.Header.Get(headerVersion)
-	if version != "" && !slices.Contains(Versions(), version) {
-		WriteError(w, http.StatusBadRequest, "UNSUPPORTED_PROTOCOL_VERSION", fmt.Sprintf(
-			"%s %q is not supported; this endpoint speaks %s", headerVersion, version, strings.Join(Versions(), ", ")))
-		return
-	}
 	if r.ContentLength > e.cfg.MaxBodyBytes {
 		e.tooLarge(w)
 		return
 	}
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, e.cfg.MaxBodyBytes)
+	}
+	version := r.Header.Get(headerVersion)
+	if version != "" && !slices.Contains(Versions(), version) && version < StatelessVersion {
+		// (A newer version than this endpoint knows is the SDK's to
+		// refuse, in the stateless era's own error.)
+		e.versionError(w, r, version)
+		return
 	}
 	srv, err := e.gw.Server(r.Context(), project)
 	if err != nil {
@@ -217,6 +224,41 @@ func (e *Edge) ServeProject(w http.ResponseWriter, r *http.Request, project stri
 		return
 	}
 	e.serveSession(w, r, project, srv, p, version)
+}
+
+// versionError refuses an unknown protocol version with the data the
+// stateless era defines ({supported, requested}), naming the versions.
+func (e *Edge) versionError(w http.ResponseWriter, r *http.Request, version string) {
+	body, _ := json.Marshal(map[string]any{
+		"jsonrpc": "2.0", "id": requestID(r),
+		"error": map[string]any{"code": mcp.CodeUnsupportedProtocolVersion,
+			"message": fmt.Sprintf("%s %q is not supported; this endpoint speaks %s", headerVersion, clip(version), strings.Join(Versions(), ", ")),
+			"data":    mcp.UnsupportedProtocolVersionData{Supported: Versions(), Requested: version}},
+	})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadRequest)
+	w.Write(append(body, '\n'))
+}
+
+// requestID is the id of the JSON-RPC request in r's body, for an error
+// answered before the SDK reads it; null when there is none. The body is
+// read (within the body limit) and put back.
+func requestID(r *http.Request) any {
+	if r.Method != http.MethodPost || r.Body == nil {
+		return nil
+	}
+	b, err := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	if err != nil {
+		return nil
+	}
+	var msg struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if json.Unmarshal(b, &msg) != nil || len(msg.ID) == 0 {
+		return nil
+	}
+	return msg.ID
 }
 
 func (e *Edge) tooLarge(w http.ResponseWriter) {
@@ -307,14 +349,10 @@ func (e *Edge) serveSession(w http.ResponseWriter, r *http.Request, project stri
 		WriteError(w, http.StatusForbidden, "FORBIDDEN", "this session belongs to another principal; initialize a session of your own")
 		return
 	}
-	if r.Method == http.MethodPost && version != s.version && s.version >= "2025-06-18" {
-		msg := fmt.Sprintf("the %s header is required on every request of a session that negotiated %s", headerVersion, s.version)
-		if version != "" {
-			msg = fmt.Sprintf("%s %q does not match the version this session negotiated (%s)", headerVersion, version, s.version)
-		}
-		WriteError(w, http.StatusBadRequest, "PROTOCOL_VERSION_MISMATCH", msg)
-		return
-	}
+	// The version header, when sent, is one this endpoint speaks (checked
+	// above); absent, the negotiated one applies (spec: transports,
+	// protocol version header). Clients in the field send older ones on
+	// some requests; they are not refused for it.
 	switch r.Method {
 	case http.MethodDelete:
 		s.mu.Lock()
@@ -349,12 +387,20 @@ func (e *Edge) newSession(w http.ResponseWriter, r *http.Request, project string
 		return
 	}
 	if n := e.perSubject[p.Subject]; n >= e.cfg.MaxSessions {
-		e.mu.Unlock()
-		w.Header().Set("Retry-After", "60")
-		WriteError(w, http.StatusTooManyRequests, "TOO_MANY_SESSIONS", fmt.Sprintf(
-			"%s holds %d open sessions, the limit (%s); end unused ones with DELETE or let them expire after %s idle",
-			p.Subject, n, e.setting("sessions", "the gateway's session limit"), e.cfg.SessionIdle))
-		return
+		// Clients often drop a session without DELETE: at the limit the
+		// principal's least recently used idle session makes room. Only
+		// when every one is busy is the new one refused.
+		old := e.idlest(p.Subject)
+		if old == nil {
+			e.mu.Unlock()
+			w.Header().Set("Retry-After", "60")
+			WriteError(w, http.StatusTooManyRequests, "TOO_MANY_SESSIONS", fmt.Sprintf(
+				"%s holds %d open sessions, all busy, the limit (%s); end unused ones with DELETE",
+				p.Subject, n, e.setting("sessions", "the gateway's session limit")))
+			return
+		}
+		e.evictLocked(old)
+		e.log.Info("closed the least recently used session of a principal at its session limit", "principal", p.Subject, "session", clip(old.id))
 	}
 	e.perSubject[p.Subject]++
 	e.mu.Unlock()
@@ -369,6 +415,7 @@ func (e *Edge) newSession(w http.ResponseWriter, r *http.Request, project string
 	e.serve(w, r, s.transport)
 	init := s.ss.InitializeParams()
 	if init == nil {
+		e.log.Debug("a new session's first request was not a completed initialize; closing it", "session", clip(s.id), "ctx", r.Context().Err())
 		// Not an initialize, or a failed one: nothing to keep.
 		s.drop = true
 		s.ss.Close()
@@ -388,6 +435,36 @@ func (e *Edge) newSession(w http.ResponseWriter, r *http.Request, project string
 	}
 }
 
+// idlest is subject's least recently used session with no request in
+// flight, or nil. e.mu is held.
+func (e *Edge) idlest(subject string) *edgeSession {
+	var best *edgeSession
+	var bestUsed time.Time
+	for _, s := range e.sessions {
+		if s.principal.Subject != subject {
+			continue
+		}
+		s.mu.Lock()
+		ok, used := s.active == 0 && !s.uncounted, s.used
+		s.mu.Unlock()
+		if ok && (best == nil || used.Before(bestUsed)) {
+			best, bestUsed = s, used
+		}
+	}
+	return best
+}
+
+// evictLocked closes s and stops counting it at once. e.mu is held.
+func (e *Edge) evictLocked(s *edgeSession) {
+	s.mu.Lock()
+	s.uncounted, s.drop = true, true
+	s.mu.Unlock()
+	if e.perSubject[s.principal.Subject]--; e.perSubject[s.principal.Subject] <= 0 {
+		delete(e.perSubject, s.principal.Subject)
+	}
+	go s.ss.Close()
+}
+
 func (e *Edge) release(subject string) {
 	e.mu.Lock()
 	if e.perSubject[subject]--; e.perSubject[subject] <= 0 {
@@ -404,7 +481,7 @@ func (e *Edge) open(ctx context.Context, id, project string, srv *mcp.Server, p 
 	if err != nil {
 		return nil, err
 	}
-	s := &edgeSession{id: id, project: project, principal: p, transport: t, ss: ss, touched: time.Now()}
+	s := &edgeSession{id: id, project: project, principal: p, transport: t, ss: ss, touched: time.Now(), used: time.Now()}
 	if state != nil && state.InitializeParams != nil {
 		s.version = negotiated(state.InitializeParams.ProtocolVersion)
 	}
@@ -474,6 +551,7 @@ func (s *edgeSession) begin() {
 func (e *Edge) end(s *edgeSession) {
 	s.mu.Lock()
 	s.active--
+	s.used = time.Now()
 	if s.active == 0 {
 		s.timer.Reset(e.cfg.SessionIdle)
 	}
@@ -513,7 +591,13 @@ func (e *Edge) closed(s *edgeSession) {
 		delete(e.sessions, s.id)
 	}
 	e.mu.Unlock()
-	e.release(s.principal.Subject)
+	s.mu.Lock()
+	counted := !s.uncounted
+	s.uncounted = true
+	s.mu.Unlock()
+	if counted {
+		e.release(s.principal.Subject)
+	}
 	e.gw.metrics.Sessions.WithLabelValues(s.project).Dec()
 	e.gw.Release(s.ss)
 	s.mu.Lock()

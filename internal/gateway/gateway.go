@@ -62,15 +62,16 @@ type Prompt struct {
 type UpstreamDialer interface {
 	// Shared returns the session every client of server shares. The
 	// dialer owns it (and may replace it after a restart); it was opened
-	// with the client that Gateway.UpstreamClient returned for server,
-	// so that its notifications reach the engine. An error wraps
-	// ErrUnavailable when no instance can take calls.
+	// with Gateway.Connect (owner nil), so that what the server sends
+	// reaches the engine. An error wraps ErrUnavailable when no instance
+	// can take calls.
 	Shared(ctx context.Context, server string) (*mcp.ClientSession, error)
 	// Dial opens a session of server for one downstream session
-	// (sessionMode per-session): a session of its own on an HTTP server,
-	// or a process of its own for a STDIO one. The gateway closes it
-	// with the returned func, which also stops what Dial started.
-	Dial(ctx context.Context, server string, client *mcp.Client) (*mcp.ClientSession, func(), error)
+	// (sessionMode per-session) with connect: a session of its own on an
+	// HTTP server, or a process of its own for a STDIO one. The gateway
+	// closes it with the returned func, which also stops what Dial
+	// started.
+	Dial(ctx context.Context, server string, connect ConnectFunc) (*mcp.ClientSession, func(), error)
 }
 
 // Principal is who calls, as an Authenticator found.
@@ -232,15 +233,15 @@ type discardAudit struct{}
 
 func (discardAudit) Record(CallEvent) {}
 
-// UpstreamClient returns the MCP client a wiring opens server's shared
-// session with: its handlers route the server's notifications and
-// requests back through the engine. Session options pin the session era.
-func (g *Gateway) UpstreamClient(server string) (*mcp.Client, *mcp.ClientSessionOptions) {
+// sharedClient is the MCP client of server's shared sessions: its
+// handlers route the server's notifications and requests back through
+// the engine.
+func (g *Gateway) sharedClient(server string) *mcp.Client {
 	if c, ok := g.clients.Load(server); ok {
-		return c.(*mcp.Client), UpstreamSessionOptions()
+		return c.(*mcp.Client)
 	}
 	c, _ := g.clients.LoadOrStore(server, g.newClient(server, nil))
-	return c.(*mcp.Client), UpstreamSessionOptions()
+	return c.(*mcp.Client)
 }
 
 // UpstreamSessionOptions are the options of every upstream session: the

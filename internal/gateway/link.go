@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,11 @@ type link struct {
 	mu    sync.Mutex
 	calls map[*call]struct{}
 	level int // most verbose log level asked of the server; -1: none yet
+
+	// tally counts the progress and log notifications read off the
+	// connection; handled those handled (see observe.go).
+	tally   atomic.Pointer[tally]
+	handled atomic.Int64
 }
 
 // call is one downstream request in flight upstream.
@@ -37,9 +43,6 @@ type call struct {
 	down  any
 	up    string
 	touch func()
-	// seen counts the call's progress notifications read off the wire,
-	// done those handled: the answer waits for done to catch up.
-	seen, done atomic.Int64
 }
 
 // linkOf returns the link of cs, recording it on first sight; it is
@@ -107,7 +110,6 @@ func (g *Gateway) newClient(server string, owner *mcp.ServerSession) *mcp.Client
 				return
 			}
 			c := v.(*call)
-			defer c.done.Add(1)
 			c.touch()
 			if c.down == nil || c.ss == nil {
 				return
@@ -150,19 +152,27 @@ func (g *Gateway) newClient(server string, owner *mcp.ServerSession) *mcp.Client
 			}
 			return ss.CreateMessage(cctx, req.Params)
 		},
-		ElicitationHandler: func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
-			ss, cctx, err := g.attributeRequest(linkOf(req.Session), "elicitation/create")
-			if err != nil {
-				return nil, err
-			}
-			return ss.Elicit(cctx, req.Params)
+		// Set so that the client advertises elicitation; the middleware
+		// below forwards the requests before the SDK checks their schema
+		// (the client that answers is the judge of that).
+		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			return nil, errors.New("unreachable: elicitation is forwarded by middleware")
 		},
 	})
-	// roots/list has no handler option: the client would answer from its
-	// own roots. Ask the client it belongs to instead.
+	// roots/list has no handler option (the client would answer from its
+	// own roots) and elicitation/create is checked by the SDK first: ask
+	// the client they belong to instead. Handled progress and log
+	// notifications are counted for settle.
 	c.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-			if method != "roots/list" {
+			if counted(method) {
+				res, err := next(ctx, method, req)
+				if cs, ok := req.GetSession().(*mcp.ClientSession); ok {
+					linkOf(cs).handled.Add(1)
+				}
+				return res, err
+			}
+			if method != "roots/list" && method != "elicitation/create" {
 				return next(ctx, method, req)
 			}
 			cs, _ := req.GetSession().(*mcp.ClientSession)
@@ -170,8 +180,13 @@ func (g *Gateway) newClient(server string, owner *mcp.ServerSession) *mcp.Client
 			if err != nil {
 				return nil, err
 			}
-			p, _ := req.GetParams().(*mcp.ListRootsParams)
-			return ss.ListRoots(cctx, p)
+			switch p := req.GetParams().(type) {
+			case *mcp.ElicitParams:
+				return ss.Elicit(cctx, p)
+			case *mcp.ListRootsParams:
+				return ss.ListRoots(cctx, p)
+			}
+			return nil, fmt.Errorf("unexpected params %T for %s", req.GetParams(), method)
 		}
 	})
 	return c

@@ -115,55 +115,61 @@ func (g *Gateway) dropSubscriptions(ss *mcp.ServerSession) {
 // logRank orders the MCP log levels, most verbose first.
 var logRank = map[mcp.LoggingLevel]int{"debug": 0, "info": 1, "notice": 2, "warning": 3, "error": 4, "critical": 5, "alert": 6, "emergency": 7}
 
-// levelChanged asks the project's servers for logs at level: a
-// per-session upstream exactly, a shared one only when it makes it more
-// verbose (the SDK filters each client's messages by its own level).
+// levelChanged asks the project's servers for logs at level (a client's
+// logging/setLevel): its own upstreams, and the shared ones.
 func (g *Gateway) levelChanged(ctx context.Context, v *view, session mcp.Session, level mcp.LoggingLevel) {
-	rank, known := logRank[level]
-	if !known {
-		return
-	}
 	st := v.state.Load()
 	ss, _ := session.(*mcp.ServerSession)
 	for _, s := range st.cfg.Servers {
 		var cs *mcp.ClientSession
+		var l *link
 		if st.modes[s.Name] == v1.SessionPerSession {
 			g.mu.Lock()
 			u := g.owned[ss][s.Name]
 			g.mu.Unlock()
 			if u == nil {
-				continue
+				continue // asked when it is dialed
 			}
 			<-u.ready
-			cs = u.cs
+			if cs = u.cs; cs == nil {
+				continue
+			}
+			l = g.linkOf(cs, s.Name, ss)
 		} else {
 			shared, err := g.dialer.Shared(ctx, s.Name)
 			if err != nil {
 				continue
 			}
-			l := g.linkOf(shared, s.Name, nil)
-			l.mu.Lock()
-			raise := l.level < 0 || rank < l.level
-			if raise {
-				l.level = rank
-			}
-			l.mu.Unlock()
-			if !raise {
-				continue
-			}
-			cs = shared
+			cs, l = shared, g.linkOf(shared, s.Name, nil)
 		}
-		if cs == nil {
-			continue
-		}
-		if res := cs.InitializeResult(); res == nil || res.Capabilities == nil || res.Capabilities.Logging == nil {
-			continue
-		}
-		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		if err := cs.SetLoggingLevel(lctx, &mcp.SetLoggingLevelParams{Level: level}); err != nil {
-			g.log.Debug("log level not forwarded", "server", s.Name, "err", err)
-		}
-		cancel()
+		g.askLevel(ctx, cs, l, level)
+	}
+}
+
+// askLevel sets the log level of an upstream session: exactly on a
+// client's own session, on a shared one only when it makes it more
+// verbose (the SDK filters each client's messages by its own level).
+func (g *Gateway) askLevel(ctx context.Context, cs *mcp.ClientSession, l *link, level mcp.LoggingLevel) {
+	rank, known := logRank[level]
+	if !known {
+		return
+	}
+	l.mu.Lock()
+	ask := l.level != rank && (l.owner != nil || l.level < 0 || rank < l.level)
+	if ask {
+		l.level = rank
+	}
+	l.mu.Unlock()
+	if !ask {
+		return
+	}
+	if res := cs.InitializeResult(); res == nil || res.Capabilities == nil || res.Capabilities.Logging == nil {
+		return
+	}
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := cs.SetLoggingLevel(lctx, &mcp.SetLoggingLevelParams{Level: level}); err != nil {
+		g.log.Debug("log level not forwarded", "server", l.server, "err", err)
 	}
 }
 

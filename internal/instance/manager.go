@@ -85,11 +85,9 @@ type Deps struct {
 	Secrets  *secret.Keyring
 	Metrics  *Metrics
 	Log      *slog.Logger
-	// Client returns the MCP client instances of a server connect with;
-	// nil means a plain one.
-	Client ClientFunc
-	// Transport wraps each transport to an instance; nil leaves it.
-	Transport TransportFunc
+	// Connect opens the MCP session of an instance; nil connects a
+	// plain client.
+	Connect ConnectFunc
 }
 
 // Manager runs this node's instances.
@@ -121,10 +119,8 @@ type Manager struct {
 	// passes counts reconcile passes (guarded by passMu).
 	passes int
 	wg     sync.WaitGroup
-	// client makes the MCP client of an instance; transport wraps its
-	// transport.
-	client    ClientFunc
-	transport TransportFunc
+	// connect opens the MCP session of an instance.
+	connect ConnectFunc
 	// dedicated are the ids of per-session processes: the sweep leaves
 	// them alone.
 	dedicated map[string]bool
@@ -146,7 +142,7 @@ func New(cfg Config, d Deps) (*Manager, error) {
 	}
 	return &Manager{cfg: cfg, st: d.Store, runtimes: d.Runtimes, keys: d.Secrets, metrics: d.Metrics, log: d.Log,
 		trigger: make(chan struct{}, 1), runners: map[string]*runner{}, leases: map[string]bool{}, kept: map[string]bool{},
-		waiters: map[string]chan struct{}{}, sweeping: map[string]bool{}, client: d.Client, transport: d.Transport, dedicated: map[string]bool{}}, nil
+		waiters: map[string]chan struct{}{}, sweeping: map[string]bool{}, connect: d.Connect, dedicated: map[string]bool{}}, nil
 }
 
 // Node is this manager's node name.

@@ -609,16 +609,19 @@ func exitOutcome(fin workload.Status) outcome {
 func (r *runner) connect(ctx context.Context, rt workload.Runtime) (*mcp.ClientSession, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.m.cfg.StartTimeout)
 	defer cancel()
-	client, opts := mcp.NewClient(&mcp.Implementation{Name: "mcpd", Version: v1.Version}, nil), (*mcp.ClientSessionOptions)(nil)
-	if r.m.client != nil {
-		client, opts = r.m.client(r.server)
+	connect := r.m.connect
+	if connect == nil {
+		client := mcp.NewClient(&mcp.Implementation{Name: "mcpd", Version: v1.Version}, nil)
+		connect = func(ctx context.Context, _ string, t mcp.Transport) (*mcp.ClientSession, error) {
+			return client.Connect(ctx, t, nil)
+		}
 	}
 	for {
 		tr, err := rt.Connect(ctx, r.id)
 		if err != nil {
 			return nil, err
 		}
-		cs, err := client.Connect(ctx, r.m.observe(tr), opts)
+		cs, err := connect(ctx, r.server, tr)
 		if err == nil {
 			return cs, nil
 		}

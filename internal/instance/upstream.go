@@ -18,14 +18,9 @@ import (
 // mcpd can reach; the message says why and what to do.
 var ErrNoInstance = errors.New("no instance")
 
-// ClientFunc returns the MCP client an instance of server connects with,
-// and its session options: the gateway's, whose handlers route the
-// server's notifications and requests to its clients.
-type ClientFunc func(server string) (*mcp.Client, *mcp.ClientSessionOptions)
-
-// TransportFunc wraps the transport to an instance (the gateway observes
-// what servers send through it).
-type TransportFunc func(mcp.Transport) mcp.Transport
+// ConnectFunc opens the MCP session of an instance of server over t: the
+// gateway's, which routes what the server sends to its clients.
+type ConnectFunc func(ctx context.Context, server string, t mcp.Transport) (*mcp.ClientSession, error)
 
 // SharedSession returns the MCP session of a local instance of server
 // that is connected, the instances taking turns. While instances of the
@@ -85,7 +80,7 @@ func (m *Manager) noInstance(ctx context.Context, server string) error {
 // per-session): a session of its own on a local HTTP instance, or a
 // process (or container) of its own for a STDIO server. stop closes the
 // session and stops what was started; no instance record is kept of it.
-func (m *Manager) Dedicated(ctx context.Context, serverName string, client *mcp.Client, opts *mcp.ClientSessionOptions) (cs *mcp.ClientSession, stop func(), err error) {
+func (m *Manager) Dedicated(ctx context.Context, serverName string, connect func(context.Context, mcp.Transport) (*mcp.ClientSession, error)) (cs *mcp.ClientSession, stop func(), err error) {
 	servers, err := m.servers(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -109,7 +104,7 @@ func (m *Manager) Dedicated(ctx context.Context, serverName string, client *mcp.
 		if err != nil {
 			return nil, nil, fmt.Errorf("server %s: %w: %v", serverName, ErrNoInstance, err)
 		}
-		cs, err := client.Connect(ctx, m.observe(tr), opts)
+		cs, err := connect(ctx, tr)
 		if err != nil {
 			return nil, nil, fmt.Errorf("server %s: initialize: %w", serverName, err)
 		}
@@ -150,7 +145,7 @@ func (m *Manager) Dedicated(ctx context.Context, serverName string, client *mcp.
 	defer cancel()
 	tr, err := rt.Connect(cctx, id)
 	if err == nil {
-		cs, err = client.Connect(cctx, m.observe(tr), opts)
+		cs, err = connect(cctx, tr)
 	}
 	if err != nil {
 		halt()
@@ -169,11 +164,4 @@ func (m *Manager) instanceOf(cs *mcp.ClientSession) string {
 		}
 	}
 	return ""
-}
-
-func (m *Manager) observe(t mcp.Transport) mcp.Transport {
-	if m.transport == nil {
-		return t
-	}
-	return m.transport(t)
 }

@@ -192,18 +192,18 @@ func (d *instanceDialer) Shared(ctx context.Context, server string) (*mcp.Client
 	return cs, nil
 }
 
-func (d *instanceDialer) Dial(ctx context.Context, server string, client *mcp.Client) (*mcp.ClientSession, func(), error) {
+func (d *instanceDialer) Dial(ctx context.Context, server string, connect gateway.ConnectFunc) (*mcp.ClientSession, func(), error) {
 	spec, err := d.spec(ctx, server)
 	if err != nil {
 		return nil, nil, err
 	}
 	if spec.URL != "" {
-		return d.urls.Dial(ctx, server, client)
+		return d.urls.Dial(ctx, server, connect)
 	}
 	if d.mgr == nil {
 		return nil, nil, fmt.Errorf("server %s: %w: this mcpd runs no instances (MCPD_INSTANCES=off)", server, gateway.ErrUnavailable)
 	}
-	cs, stop, err := d.mgr.Dedicated(ctx, server, client, gateway.UpstreamSessionOptions())
+	cs, stop, err := d.mgr.Dedicated(ctx, server, connect)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", gateway.ErrUnavailable, err)
 	}

@@ -89,7 +89,7 @@ func instances(cfg *config.Config, node string, st store.Store, keys *secret.Key
 	log.Info("instances run on this mcpd", "node", node, "runtimes", "process, docker")
 	return instance.New(instance.Config{
 		Node: node, LogRetention: cfg.LogRetention, BackoffBase: cfg.BackoffBase, BackoffMax: cfg.BackoffMax,
-	}, instance.Deps{Store: st, Runtimes: runtimes, Secrets: keys, Metrics: instance.NewMetrics(metrics.Registry), Log: log, Client: gw.UpstreamClient, Transport: gw.Observe})
+	}, instance.Deps{Store: st, Runtimes: runtimes, Secrets: keys, Metrics: instance.NewMetrics(metrics.Registry), Log: log, Connect: gw.ConnectShared})
 }
 
 // runInstances runs the manager until ctx ends; the returned func waits

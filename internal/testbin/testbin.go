@@ -47,3 +47,34 @@ type buildError struct {
 }
 
 func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
+
+var (
+	everyOnce sync.Once
+	everyPath string
+	everyErr  error
+)
+
+// EverythingServer returns the path of a build of the go-sdk's conformance
+// server (a tool of go.mod), the upstream the MCP conformance suite is run
+// against through the gateway.
+func EverythingServer(t testing.TB) string {
+	t.Helper()
+	everyOnce.Do(func() {
+		var d string
+		if d, everyErr = os.MkdirTemp("", "mcpctl-testbin-"); everyErr != nil {
+			return
+		}
+		_, file, _, _ := runtime.Caller(0)
+		everyPath = filepath.Join(d, "everything-server")
+		cmd := exec.Command("go", "build", "-o", everyPath, "github.com/modelcontextprotocol/go-sdk/conformance/everything-server")
+		cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			everyErr = &buildError{err: err, out: string(out)}
+		}
+	})
+	if everyErr != nil {
+		t.Fatalf("build the conformance server: %v", everyErr)
+	}
+	return everyPath
+}

@@ -339,17 +339,33 @@ func TestGatewayBadInputs(t *testing.T) {
 		})
 	})
 	t.Run("initialize flood", func(t *testing.T) {
-		var refused int
-		var lastBody string
+		// At MCPD_MCP_MAX_SESSIONS=5 a principal's least recently used
+		// idle session makes room for a new one: the flood never holds
+		// more than 5, and the first sessions are gone.
+		var ids []string
 		for range 20 {
-			code, _, body := rpcPost(t, url, tok, nil, initBody)
-			if code == http.StatusTooManyRequests {
-				refused++
-				lastBody = body
+			code, sid, body := rpcPost(t, url, tok, nil, initBody)
+			if code != 200 || sid == "" {
+				t.Fatalf("initialize during the flood: %d %s", code, body)
+			}
+			ids = append(ids, sid)
+		}
+		list := `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`
+		open := 0
+		for _, sid := range ids {
+			code, _, _ := rpcPost(t, url, tok, map[string]string{"Mcp-Session-Id": sid}, list)
+			if code == 200 {
+				open++
 			}
 		}
-		if refused < 15 || !strings.Contains(lastBody, "MCPD_MCP_MAX_SESSIONS") {
-			t.Errorf("flood: %d of 20 refused; last: %s", refused, lastBody)
+		if open > 5 {
+			t.Errorf("%d of the flood's sessions still answer, want at most MCPD_MCP_MAX_SESSIONS=5", open)
+		}
+		if code, _, _ := rpcPost(t, url, tok, map[string]string{"Mcp-Session-Id": ids[19]}, list); code != 200 {
+			t.Errorf("the newest session of the flood: %d", code)
+		}
+		if code, _, body := rpcPost(t, url, tok, map[string]string{"Mcp-Session-Id": ids[0]}, list); code != http.StatusNotFound || !strings.Contains(body, "initialize a new one") {
+			t.Errorf("the oldest session of the flood: %d %s", code, body)
 		}
 		// Another principal is not affected.
 		if code, _, body := rpcPost(t, url, a.token, nil, initBody); code != 200 {
