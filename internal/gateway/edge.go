@@ -282,7 +282,8 @@ func (e *Edge) serveStateless(w http.ResponseWriter, r *http.Request, srv *mcp.S
 	h := e.stateless[srv]
 	if h == nil {
 		h = e.withPrincipal(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{
-			Stateless: true, DisableLocalhostProtection: true, MaxRequestBodyBytes: -1, PropagateRequestCancellation: true, Logger: e.log,
+			Stateless: true, DisableLocalhostProtection: true, MaxRequestBodyBytes: -1, PropagateRequestCancellation: true,
+			Logger: slog.New(atLeast{e.log.Handler(), slog.LevelWarn}),
 		}))
 		e.stateless[srv] = h
 	}

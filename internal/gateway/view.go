@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -81,7 +82,9 @@ func (g *Gateway) view(ctx context.Context, project string) (*view, error) {
 		SubscribeHandler:        v.subscribe,
 		UnsubscribeHandler:      v.unsubscribe,
 		RootsListChangedHandler: v.rootsChanged,
-		Logger:                  g.log,
+		// The SDK logs every session's connect at info: too much for
+		// the gateway's log, which has the access log.
+		Logger: slog.New(atLeast{g.log.Handler(), slog.LevelWarn}),
 	})
 	v.srv.AddReceivingMiddleware(v.middleware)
 	g.mu.Lock()
@@ -269,6 +272,20 @@ func (v *view) build(cfg *Project, snaps []*snapshot) *viewState {
 	return st
 }
 
+// atLeast drops records below a level.
+type atLeast struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h atLeast) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h atLeast) WithAttrs(as []slog.Attr) slog.Handler { return atLeast{h.Handler.WithAttrs(as), h.min} }
+
+func (h atLeast) WithGroup(name string) slog.Handler { return atLeast{h.Handler.WithGroup(name), h.min} }
+
 // safely runs a registration, turning the SDK's panic on an invalid item
 // (a bad URI template, say) into an error.
 func safely(f func()) (err error) {
@@ -335,7 +352,11 @@ func (v *view) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 			if _, ok := st.tools[p.Name]; !ok {
 				st = v.sync(ctx)
 			}
-			if r, denied := st.denied[p.Name]; denied {
+			r, denied := st.denied[p.Name]
+			if !denied {
+				r, denied = st.deniedByName(p.Name)
+			}
+			if denied {
 				v.g.record(req.GetExtra(), v.name, r, method, time.Now(), OutcomeDenied, true, "denied by the project's tool filter", sessionID(req.GetSession()))
 				return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf(
 					"tool %q is denied in project %s by its filter for server %s (spec.tools.%s); ask an admin to allow it", p.Name, v.name, r.server, r.server)}
@@ -365,6 +386,22 @@ func (v *view) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 		}
 		return next(ctx, method, req)
 	}
+}
+
+// deniedByName finds a tool the project's filters deny from its name
+// alone: a server may hide it (mcpd's relay filters too), yet the client
+// should hear it is denied, not unknown.
+func (st *viewState) deniedByName(name string) (ref, bool) {
+	for _, s := range st.cfg.Servers {
+		own, ok := name, st.names.passThrough()
+		if !ok {
+			own, ok = strings.CutPrefix(name, s.Name+st.names.sep)
+		}
+		if ok && own != "" && !toolAllowed(st.cfg.Filters[s.Name], own) {
+			return ref{s.Name, own}, true
+		}
+	}
+	return ref{}, false
 }
 
 // unknown is the error message for a name the project does not have.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -157,7 +158,42 @@ func TestConformanceThroughMcpd(t *testing.T) {
 	)
 	tok := rawToken(t, mcpctl(t, cfg, "", "create", "mcptoken", "suite", "-p", "conf", "--rbac", "clone", "-o", "json"))
 	waitInstances(t, cfg, "everything", "the conformance server ready", running(1))
-	endpoint := bearerProxy(t, m.URL, tok) + "/projects/conf/mcp"
+	runLegs(t, "mcpd", bearerProxy(t, m.URL, tok)+"/projects/conf/mcp", true)
+}
+
+// TestConformanceThroughMcplocal runs the suite through mcplocal: in HTTP
+// mode in front of mcpd (the token checked by introspection, the server
+// reached through mcpd's relay), and standalone from a project file.
+func TestConformanceThroughMcplocal(t *testing.T) {
+	everything := testbin.EverythingServer(t)
+	m := startMcpd(t, "", append(instanceEnv, "MCPD_MCP_RATE_LIMIT=off")...)
+	cfg := t.TempDir()
+	cliLogin(t, cfg, m.URL)
+	a := api{t: t, base: m.URL, token: login(t, m.URL)}
+	applyJSON(t, a,
+		serverObj("everything", map[string]any{"command": everything}),
+		map[string]any{"kind": "Project", "metadata": map[string]any{"name": "conf"}, "spec": map[string]any{"servers": []string{"everything"}, "separator": ""}},
+	)
+	tok := rawToken(t, mcpctl(t, cfg, "", "create", "mcptoken", "suite", "-p", "conf", "--rbac", "clone", "-o", "json"))
+	waitInstances(t, cfg, "everything", "the conformance server ready", running(1))
+	t.Run("http mode", func(t *testing.T) {
+		base, _ := mcplocalServe(t, []string{"MCPLOCAL_MCPD_URL=" + m.URL})
+		runLegs(t, "mcplocal (HTTP mode)", bearerProxy(t, base, tok)+"/projects/conf/mcp", false)
+	})
+	t.Run("standalone", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "conf.yaml")
+		writeFile(t, file, "kind: Server\nmetadata: {name: everything}\nspec: {command: "+strconv.Quote(everything)+"}\n---\n"+
+			"kind: Project\nmetadata: {name: conf}\nspec: {servers: [everything], separator: \"\"}\n")
+		base, _ := mcplocalServe(t, nil, "-f", file)
+		runLegs(t, "mcplocal (standalone)", base+"/projects/conf/mcp", false)
+	})
+}
+
+// runLegs runs the suite's legs against endpoint: the 0.1.16 suite (40
+// checks) and the 2025-11-25 requirements always, the 2026-07-28 ones when
+// stateless is set.
+func runLegs(t *testing.T, through, endpoint string, stateless bool) {
+	t.Helper()
 
 	for _, leg := range []struct {
 		version string
@@ -171,6 +207,9 @@ func TestConformanceThroughMcpd(t *testing.T) {
 		{"0.2.0-alpha.12", []string{"--requirements", "2025-11-25"}, 81},
 		{"0.2.0-alpha.12", []string{"--requirements", "2026-07-28"}, 130},
 	} {
+		if slices.Contains(leg.args, "2026-07-28") && !stateless {
+			continue
+		}
 		t.Run(leg.version+strings.Join(leg.args, ""), func(t *testing.T) {
 			node, cli := conformanceSuite(t, leg.version)
 			start := time.Now()
@@ -183,7 +222,7 @@ func TestConformanceThroughMcpd(t *testing.T) {
 				}
 			}
 			passed, failed, failures := tally(res)
-			t.Logf("conformance %s %s through mcpd: %d passed, %d failed in %s", leg.version, strings.Join(leg.args, " "), passed, failed, time.Since(start).Round(time.Millisecond))
+			t.Logf("conformance %s %s through %s: %d passed, %d failed in %s", leg.version, strings.Join(leg.args, " "), through, passed, failed, time.Since(start).Round(time.Millisecond))
 			var unexpected []string
 			gaps := map[string]bool{}
 			for _, f := range failures {
@@ -200,7 +239,7 @@ func TestConformanceThroughMcpd(t *testing.T) {
 				}
 			}
 			if len(unexpected) > 0 || passed < leg.min {
-				t.Errorf("through mcpd: %d passed (want ≥ %d), %d failed; not known gaps:\n%s", passed, leg.min, failed, strings.Join(unexpected, "\n"))
+				t.Errorf("through %s: %d passed (want ≥ %d), %d failed; not known gaps:\n%s", through, passed, leg.min, failed, strings.Join(unexpected, "\n"))
 			}
 		})
 	}

@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	cmd := exec.Command("go", "build", "-o", dir+"/", "../../cmd/mcpd", "../../cmd/mcpctl")
+	cmd := exec.Command("go", "build", "-o", dir+"/", "../../cmd/mcpd", "../../cmd/mcpctl", "../../cmd/mcplocal")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build binaries:", err)

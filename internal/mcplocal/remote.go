@@ -1,0 +1,211 @@
+package mcplocal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/mcpctl/mcpctl/internal/gateway"
+	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
+	"github.com/mcpctl/mcpctl/pkg/client"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// remoteProjects reads projects from mcpd's REST API with one bearer,
+// and keeps the last good answer of each on disk: mcplocal starts, and
+// keeps serving the servers it knows, while mcpd is away.
+type remoteProjects struct {
+	api   *client.Client
+	cache string // directory; "" keeps nothing
+	log   *slog.Logger
+}
+
+// cached is what the disk cache holds of a project.
+type cached struct {
+	Project *gateway.Project `json:"project"`
+	At      time.Time        `json:"at"`
+}
+
+func (s *remoteProjects) Project(ctx context.Context, name string) (*gateway.Project, error) {
+	p, err := s.fetch(ctx, name)
+	if err == nil {
+		s.save(p)
+		return p, nil
+	}
+	var apiErr *v1.Error
+	if errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound {
+		return nil, fmt.Errorf("project %s: %w", name, gateway.ErrNoProject)
+	}
+	if errors.As(err, &apiErr) && (apiErr.Status == http.StatusUnauthorized || apiErr.Status == http.StatusForbidden) {
+		return nil, fmt.Errorf("project %s: %s", name, apiErr.Message)
+	}
+	if c, ok := s.load(name); ok {
+		s.log.Warn("mcpd cannot be reached; using the cached project", "project", name, "cached_at", c.At, "err", err)
+		return c.Project, nil
+	}
+	return nil, fmt.Errorf("project %s: mcpd cannot be reached and nothing is cached: %w", name, err)
+}
+
+func (s *remoteProjects) fetch(ctx context.Context, name string) (*gateway.Project, error) {
+	obj, err := s.api.Get(ctx, kind("Project"), "", name, false)
+	if err != nil {
+		return nil, err
+	}
+	spec, ok := obj.Spec.(*v1.ProjectSpec)
+	if !ok {
+		return nil, fmt.Errorf("project %s: unexpected spec %T", name, obj.Spec)
+	}
+	spec.Default()
+	p := &gateway.Project{Name: name, Separator: *spec.Separator, Filters: spec.Tools}
+	modes := map[string]string{}
+	// The servers' session modes decide whether each client gets its own
+	// relay session. A bearer that may not read servers gets shared ones.
+	if servers, err := s.api.ListAll(ctx, kind("Server"), client.ListOptions{Project: name}); err == nil {
+		for _, o := range servers {
+			if ss, ok := o.Spec.(*v1.ServerSpec); ok && ss.SessionMode != "" {
+				modes[o.Metadata.Name] = ss.SessionMode
+			}
+		}
+	}
+	for _, sv := range spec.Servers {
+		mode := modes[sv]
+		if mode == "" {
+			mode = v1.SessionShared
+		}
+		p.Servers = append(p.Servers, gateway.ProjectServer{Name: sv, SessionMode: mode})
+	}
+	if prompts, err := s.api.ListAll(ctx, kind("Prompt"), client.ListOptions{Project: name}); err == nil {
+		for _, o := range prompts {
+			if ps, ok := o.Spec.(*v1.PromptSpec); ok {
+				p.Prompts = append(p.Prompts, gateway.Prompt{Name: o.Metadata.Name, Text: ps.Text, Priority: ps.Priority, Tags: ps.Tags})
+			}
+		}
+	}
+	return p, nil
+}
+
+func kind(name string) v1.Kind {
+	k, _ := v1.LookupKind(name)
+	return k
+}
+
+func (s *remoteProjects) file(name string) string {
+	return filepath.Join(s.cache, "project-"+name+".json")
+}
+
+func (s *remoteProjects) save(p *gateway.Project) {
+	if s.cache == "" {
+		return
+	}
+	b, err := json.Marshal(cached{Project: p, At: time.Now().UTC()})
+	if err == nil {
+		err = os.MkdirAll(s.cache, 0o700)
+	}
+	if err == nil {
+		tmp := s.file(p.Name) + ".tmp"
+		if err = os.WriteFile(tmp, b, 0o600); err == nil {
+			err = os.Rename(tmp, s.file(p.Name))
+		}
+	}
+	if err != nil {
+		s.log.Debug("project not cached", "project", p.Name, "err", err)
+	}
+}
+
+func (s *remoteProjects) load(name string) (cached, bool) {
+	var c cached
+	if s.cache == "" {
+		return c, false
+	}
+	b, err := os.ReadFile(s.file(name))
+	if err != nil || json.Unmarshal(b, &c) != nil || c.Project == nil {
+		return c, false
+	}
+	return c, true
+}
+
+// relayTransports opens transports to mcpd's per-server relay of one
+// project, with one bearer.
+func relayTransports(mcpdURL, project, token string) gateway.TransportFunc {
+	hc := &http.Client{Transport: bearerTransport{token: token, base: http.DefaultTransport}}
+	return func(ctx context.Context, server string) (mcp.Transport, func(), error) {
+		endpoint := mcpdURL + "/api/v1/projects/" + url.PathEscape(project) + "/servers/" + url.PathEscape(server) + "/mcp"
+		return &mcp.StreamableClientTransport{Endpoint: endpoint, HTTPClient: hc, MaxRetries: 3}, nil, nil
+	}
+}
+
+type bearerTransport struct {
+	token string
+	base  http.RoundTripper
+}
+
+func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.base.RoundTrip(r)
+}
+
+// introspector validates McpTokens through mcpd's introspect endpoint,
+// caching answers 30 s when valid and 5 s when not.
+type introspector struct {
+	mcpd         string
+	ok, bad      time.Duration
+	mu           sync.Mutex
+	answers      map[string]introspection
+	now          func() time.Time
+	maxCacheSize int
+}
+
+type introspection struct {
+	info *v1.TokenIntrospection
+	err  error
+	at   time.Time
+}
+
+func newIntrospector(mcpdURL string) *introspector {
+	return &introspector{mcpd: mcpdURL, ok: 30 * time.Second, bad: 5 * time.Second, answers: map[string]introspection{}, now: time.Now, maxCacheSize: 10000}
+}
+
+// lookup returns what mcpd says of token, from the cache when fresh.
+func (in *introspector) lookup(ctx context.Context, token string) (*v1.TokenIntrospection, error) {
+	in.mu.Lock()
+	a, ok := in.answers[token]
+	in.mu.Unlock()
+	if ok {
+		ttl := in.ok
+		if a.err != nil {
+			ttl = in.bad
+		}
+		if in.now().Sub(a.at) < ttl {
+			return a.info, a.err
+		}
+	}
+	api, err := client.New(in.mcpd, client.Options{Token: token, HTTPClient: &http.Client{Timeout: 10 * time.Second}})
+	if err != nil {
+		return nil, err
+	}
+	info, err := api.Introspect(ctx)
+	var apiErr *v1.Error
+	if err != nil && !errors.As(err, &apiErr) {
+		// mcpd away: not an answer about the token; not cached.
+		return nil, err
+	}
+	if err == nil && !info.Active {
+		err = errors.New("the token is not active (revoked or expired)")
+	}
+	in.mu.Lock()
+	if len(in.answers) >= in.maxCacheSize {
+		in.answers = map[string]introspection{}
+	}
+	in.answers[token] = introspection{info: info, err: err, at: in.now()}
+	in.mu.Unlock()
+	return info, err
+}
