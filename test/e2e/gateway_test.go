@@ -373,3 +373,85 @@ func TestGatewayBadInputs(t *testing.T) {
 		}
 	})
 }
+
+// TestSharedStdioIsolation: two clients on one shared STDIO upstream
+// (one process, one MCP session) call concurrently; each sees only its own
+// results and its own progress.
+func TestSharedStdioIsolation(t *testing.T) {
+	bin := testbin.MCPServer(t)
+	m := startMcpd(t, "", append(instanceEnv, "MCPD_MCP_RATE_LIMIT=off")...)
+	cfg := t.TempDir()
+	cliLogin(t, cfg, m.URL)
+	a := api{t: t, base: m.URL, token: login(t, m.URL)}
+	gatewayProject(t, a, bin)
+	tok := rawToken(t, mcpctl(t, cfg, "", "create", "mcptoken", "ci", "-p", "demo", "--rbac", "clone", "-o", "json"))
+	waitInstances(t, cfg, "alpha", "alpha running", running(1))
+	url := m.URL + "/projects/demo/mcp"
+
+	type seen struct {
+		mu     sync.Mutex
+		tokens []string
+	}
+	clients := map[string]*mcp.ClientSession{}
+	seenBy := map[string]*seen{}
+	for _, who := range []string{"A", "B"} {
+		s := &seen{}
+		seenBy[who] = s
+		clients[who] = mcpConnect(t, url, tok, "2025-11-25", &mcp.ClientOptions{
+			ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
+				s.mu.Lock()
+				s.tokens = append(s.tokens, fmt.Sprint(req.Params.ProgressToken))
+				s.mu.Unlock()
+			},
+		})
+	}
+	const perClient = 25
+	var wg sync.WaitGroup
+	errs := make(chan error, 4*perClient)
+	for who, cs := range clients {
+		for i := range perClient {
+			wg.Go(func() {
+				text := fmt.Sprintf("%s-%d", who, i)
+				got, err := callText(t, cs, "alpha__echo", map[string]any{"text": text})
+				if err != nil || got != `{"text":"`+text+`"}` {
+					errs <- fmt.Errorf("client %s echo %s: got %q, %v", who, text, got, err)
+				}
+			})
+			wg.Go(func() {
+				res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "alpha__progress",
+					Arguments: map[string]any{"steps": 2, "millis": 5}, Meta: mcp.Meta{"progressToken": fmt.Sprintf("%s-p%d", who, i)}})
+				if err != nil || res.IsError {
+					errs <- fmt.Errorf("client %s progress %d: %v", who, i, err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for who, s := range seenBy {
+		// The client's SDK hands notifications to the handler through a
+		// queue: the last may come just after the answer.
+		eventually(t, 5*time.Second, "every progress notification at client "+who, func() bool {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return len(s.tokens) >= 2*perClient
+		})
+		s.mu.Lock()
+		if len(s.tokens) != 2*perClient {
+			t.Errorf("client %s got %d progress notifications, want %d", who, len(s.tokens), 2*perClient)
+		}
+		for _, tokn := range s.tokens {
+			if !strings.HasPrefix(tokn, who+"-") {
+				t.Errorf("client %s got another client's progress: %s", who, tokn)
+			}
+		}
+		s.mu.Unlock()
+	}
+	// One upstream process served both.
+	if ins := instances(t, cfg, "alpha", false); len(ins) != 1 {
+		t.Errorf("alpha has %d instances, want the one shared", len(ins))
+	}
+}
