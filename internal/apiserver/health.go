@@ -37,8 +37,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, healthStatus(h), map[string]string{"status": h.Status, "db": h.DB})
 }
 
-// health is the full report, from a real store query.
+// health is the full report, from a real store query, with the MCP
+// endpoints' sessions and calls.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	h := s.probe(r.Context())
+	if s.mcpHealth != nil {
+		h.MCP = s.mcpHealth()
+	}
 	writeJSON(w, healthStatus(h), h)
 }

@@ -57,6 +57,8 @@ type Deps struct {
 	Instances Instances
 	// MCP serves the project MCP endpoints; nil serves none.
 	MCP MCPEndpoint
+	// MCPHealth reports them in /health; nil leaves them out.
+	MCPHealth func() *v1.MCPHealth
 }
 
 // Server serves the API; it is an http.Handler.
@@ -73,6 +75,7 @@ type Server struct {
 	// instances is nil when this mcpd runs none (MCPD_INSTANCES=off).
 	instances Instances
 	mcp       MCPEndpoint
+	mcpHealth func() *v1.MCPHealth
 
 	limiter, loginIP, loginEmail, mcpLimiter *limiter
 	// public are the /api paths that need no bearer.
@@ -97,7 +100,7 @@ type route struct {
 
 // New builds the handler with its middleware stack.
 func New(cfg Config, d Deps) *Server {
-	s := &Server{cfg: cfg, store: d.Store, auth: d.Auth, authz: d.Authz, audit: d.Audit, metrics: d.Metrics, secrets: d.Secrets, log: d.Log, now: d.Now, instances: d.Instances, mcp: d.MCP,
+	s := &Server{cfg: cfg, store: d.Store, auth: d.Auth, authz: d.Authz, audit: d.Audit, metrics: d.Metrics, secrets: d.Secrets, log: d.Log, now: d.Now, instances: d.Instances, mcp: d.MCP, mcpHealth: d.MCPHealth,
 		public: map[string]bool{}, actions: map[string]string{}, mux: http.NewServeMux(), maxScan: 5000}
 	if s.now == nil {
 		s.now = time.Now

@@ -1,7 +1,11 @@
 package gateway
 
 import (
+	"sync"
+	"sync/atomic"
 	"time"
+
+	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -13,6 +17,8 @@ type Metrics struct {
 	Calls        *prometheus.CounterVec
 	CallDuration *prometheus.HistogramVec
 	Unattributed *prometheus.CounterVec
+
+	tallies sync.Map // tallyKey → *callTally, for /health
 }
 
 // NewMetrics creates the instruments under namespace and registers them
@@ -47,4 +53,45 @@ func NewMetricsIn(reg prometheus.Registerer, namespace string) *Metrics {
 func (m *Metrics) observe(project, server, method, outcome string, d time.Duration) {
 	m.Calls.WithLabelValues(project, server, method, outcome).Inc()
 	m.CallDuration.WithLabelValues(project, server, method).Observe(d.Seconds())
+	v, ok := m.tallies.Load(tallyKey{project, server})
+	if !ok {
+		v, _ = m.tallies.LoadOrStore(tallyKey{project, server}, &callTally{})
+	}
+	t := v.(*callTally)
+	t.calls.Add(1)
+	t.micros.Add(d.Microseconds())
+	switch outcome {
+	case OutcomeError:
+		t.errors.Add(1)
+	case OutcomeDenied:
+		t.denied.Add(1)
+	}
+}
+
+type tallyKey struct{ project, server string }
+
+type callTally struct{ calls, errors, denied, micros atomic.Int64 }
+
+// Health summarises the calls of each project and server since start,
+// with the open sessions of edges (by project).
+func (m *Metrics) Health(sessions map[string]int) *v1.MCPHealth {
+	h := &v1.MCPHealth{Projects: map[string]v1.MCPProjectHealth{}}
+	for p, n := range sessions {
+		h.Projects[p] = v1.MCPProjectHealth{Sessions: n}
+	}
+	m.tallies.Range(func(k, v any) bool {
+		key, t := k.(tallyKey), v.(*callTally)
+		p := h.Projects[key.project]
+		if p.Servers == nil {
+			p.Servers = map[string]v1.MCPServerHealth{}
+		}
+		s := v1.MCPServerHealth{Calls: t.calls.Load(), Errors: t.errors.Load(), Denied: t.denied.Load()}
+		if s.Calls > 0 {
+			s.MeanLatencyMillis = float64(t.micros.Load()) / float64(s.Calls) / 1000
+		}
+		p.Servers[key.server] = s
+		h.Projects[key.project] = p
+		return true
+	})
+	return h
 }

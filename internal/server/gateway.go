@@ -26,17 +26,22 @@ import (
 // that runs elsewhere), principals from the API's middleware, audit
 // events to the audit writer.
 type mcpGateway struct {
-	gw     *gateway.Gateway
-	edge   *gateway.Edge
-	dialer *instanceDialer
+	gw      *gateway.Gateway
+	edge    *gateway.Edge
+	dialer  *instanceDialer
+	metrics *gateway.Metrics
 }
+
+// health is the MCP part of /health.
+func (m *mcpGateway) health() *v1.MCPHealth { return m.metrics.Health(m.edge.Sessions()) }
 
 func newGateway(cfg *config.Config, st store.Store, audit apiserver.AuditRecorder, metrics *telemetry.Metrics, node string, log *slog.Logger) *mcpGateway {
 	d := &instanceDialer{st: st, specs: map[string]specEntry{}}
 	d.urls = gateway.NewTransportDialer(d.connectURL)
+	gm := gateway.NewMetrics(metrics.Registry)
 	gw := gateway.New(gateway.Config{CallTimeout: cfg.MCPCallTimeout, MaxResponseBytes: cfg.MCPMaxResponse}, gateway.Deps{
 		Projects: storeProjects{st}, Upstreams: d, Audit: auditSink{audit},
-		Metrics: gateway.NewMetrics(metrics.Registry), Log: log.With("component", "gateway"),
+		Metrics: gm, Log: log.With("component", "gateway"),
 	})
 	edge := gateway.NewEdge(gateway.EdgeConfig{
 		SessionIdle: cfg.MCPSessionIdle, MaxSessions: cfg.MCPMaxSessions, MaxBodyBytes: cfg.MCPBodyLimit,
@@ -44,7 +49,7 @@ func newGateway(cfg *config.Config, st store.Store, audit apiserver.AuditRecorde
 		Settings: map[string]string{"origins": "MCPD_CORS_ORIGINS", "hosts": "MCPD_MCP_ALLOWED_HOSTS",
 			"sessions": "MCPD_MCP_MAX_SESSIONS", "body": "MCPD_MCP_BODY_LIMIT"},
 	}, gw, apiserver.MCPAuthenticator{}, sessionRecords{st}, log.With("component", "gateway"))
-	return &mcpGateway{gw: gw, edge: edge, dialer: d}
+	return &mcpGateway{gw: gw, edge: edge, dialer: d, metrics: gm}
 }
 
 // close ends the per-session upstreams and the URL servers' sessions.

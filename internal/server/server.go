@@ -193,7 +193,7 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 		return err
 	}
 	mcpgw.dialer.mgr = mgr
-	deps := apiserver.Deps{Store: st, Auth: authn, Authz: authorizer, Audit: writer, Metrics: metrics, Secrets: keys, Log: log, MCP: mcpgw.edge}
+	deps := apiserver.Deps{Store: st, Auth: authn, Authz: authorizer, Audit: writer, Metrics: metrics, Secrets: keys, Log: log, MCP: mcpgw.edge, MCPHealth: mcpgw.health}
 	if mgr != nil {
 		deps.Instances = mgr
 	}

@@ -237,6 +237,15 @@ func TestGatewayEndToEnd(t *testing.T) {
 		if ev := items[0].(map[string]any); ev["detail"] != `{"text":"string"}` || ev["outcome"] != "ok" {
 			t.Errorf("echo audit event: %v", ev)
 		}
+		code, h := a.do("GET", "/health", "")
+		mcpH, _ := h["mcp"].(map[string]any)
+		projects, _ := mcpH["projects"].(map[string]any)
+		demo, _ := projects["demo"].(map[string]any)
+		servers, _ := demo["servers"].(map[string]any)
+		beta, _ := servers["beta"].(map[string]any)
+		if code != 200 || demo["sessions"].(float64) < 1 || beta["calls"].(float64) < 2 || beta["denied"].(float64) < 1 || beta["meanLatencyMillis"].(float64) <= 0 {
+			t.Errorf("/health mcp: %d %v", code, h["mcp"])
+		}
 		eventually(t, 5*time.Second, "gateway metrics", func() bool {
 			resp, err := http.Get(m.URL + "/metrics")
 			if err != nil {
