@@ -94,12 +94,23 @@ func (g *Gateway) ownedBy(ctx context.Context, ss *mcp.ServerSession, server str
 		})
 		cancel()
 		close(u.ready)
-		if u.err != nil {
+		forget := func() {
 			g.mu.Lock()
 			if g.owned[ss] != nil && g.owned[ss][server] == u {
 				delete(g.owned[ss], server)
 			}
 			g.mu.Unlock()
+		}
+		if u.err != nil {
+			forget()
+		} else {
+			// An upstream that ends (its process died) is dialed again
+			// by the session's next call.
+			go func() {
+				u.cs.Wait()
+				forget()
+				u.close()
+			}()
 		}
 	} else {
 		g.mu.Unlock()
@@ -130,11 +141,14 @@ func (g *Gateway) Release(ss *mcp.ServerSession) {
 func (g *Gateway) begin(ctx context.Context, l *link, ss mcp.Session, down any) (c *call, callCtx context.Context, end func()) {
 	own, _ := ss.(*mcp.ServerSession)
 	callCtx, cancel := context.WithCancelCause(ctx)
-	c = &call{ss: own, ctx: ctx, down: down, up: "mcpctl-" + strconv.FormatUint(tokenSeq.Add(1), 36)}
+	c = &call{ss: own, ctx: ctx, down: down, up: "mcpctl-" + strconv.FormatUint(tokenSeq.Add(1), 36), mrtr: pendingOf(ctx), link: l}
 	timer := time.AfterFunc(g.cfg.CallTimeout, func() { cancel(errCallTimeout) })
 	c.touch = func() { timer.Reset(g.cfg.CallTimeout) }
 	g.progress.Store(c.up, c)
 	l.add(c)
+	// A server of the stateless era asks for input within the call: the
+	// SDK hands those requests to the client's handlers with this context.
+	callCtx = context.WithValue(callCtx, callKey{}, c)
 	return c, callCtx, func() {
 		l.settle()
 		timer.Stop()
@@ -211,10 +225,37 @@ func (g *Gateway) tooLarge(server, what string, res any) error {
 	return nil
 }
 
+// callKey carries the call in flight in the upstream call's context.
+type callKey struct{}
+
+// pendingKey carries a stateless client's waiting call to begin.
+type pendingKey struct{}
+
+func pendingOf(ctx context.Context) *pending {
+	p, _ := ctx.Value(pendingKey{}).(*pending)
+	return p
+}
+
 func (v *view) toolHandler(r ref) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		start := time.Now()
-		res, err := v.g.callTool(ctx, v.state.Load(), req, r)
+		var res *mcp.CallToolResult
+		var err error
+		if stateless(req.Session) {
+			var out mcp.Result
+			var inputs mcp.InputRequestMap
+			var state string
+			out, inputs, state, err = v.g.roundTrip(ctx, req.Extra, req.Params.RequestState, req.Params.InputResponses,
+				func(ctx context.Context, p *pending) (mcp.Result, error) {
+					return v.g.callTool(context.WithValue(ctx, pendingKey{}, p), v.state.Load(), req, r)
+				})
+			if inputs != nil {
+				return &mcp.CallToolResult{InputRequests: inputs, RequestState: state}, nil
+			}
+			res, _ = out.(*mcp.CallToolResult)
+		} else {
+			res, err = v.g.callTool(ctx, v.state.Load(), req, r)
+		}
 		outcome, detail := OutcomeOK, argShape(req.Params.Arguments)
 		switch {
 		case err != nil:
@@ -254,7 +295,7 @@ func (v *view) promptHandler(r ref) mcp.PromptHandler {
 	return func(ctx context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 		start := time.Now()
 		what := "prompt " + r.name
-		res, err := func() (*mcp.GetPromptResult, error) {
+		get := func(ctx context.Context) (*mcp.GetPromptResult, error) {
 			cs, l, err := v.g.upstream(ctx, v.state.Load(), req.Session, r.server)
 			if err != nil {
 				return nil, v.g.failure(ctx, r.server, what, err)
@@ -267,7 +308,24 @@ func (v *view) promptHandler(r ref) mcp.PromptHandler {
 				return nil, v.g.failure(callCtx, r.server, what, err)
 			}
 			return res, v.g.tooLarge(r.server, what, res)
-		}()
+		}
+		var res *mcp.GetPromptResult
+		var err error
+		if stateless(req.Session) {
+			var out mcp.Result
+			var inputs mcp.InputRequestMap
+			var state string
+			out, inputs, state, err = v.g.roundTrip(ctx, req.Extra, req.Params.RequestState, req.Params.InputResponses,
+				func(ctx context.Context, p *pending) (mcp.Result, error) {
+					return get(context.WithValue(ctx, pendingKey{}, p))
+				})
+			if inputs != nil {
+				return &mcp.GetPromptResult{InputRequests: inputs, RequestState: state}, nil
+			}
+			res, _ = out.(*mcp.GetPromptResult)
+		} else {
+			res, err = get(ctx)
+		}
 		detail := promptShape(req.Params.Arguments)
 		if err != nil {
 			detail = err.Error()
@@ -277,8 +335,14 @@ func (v *view) promptHandler(r ref) mcp.PromptHandler {
 	}
 }
 
+// readMark tells read that the SDK routed a read to resourceHandler.
+type readMark struct{}
+
 func (v *view) resourceHandler() mcp.ResourceHandler {
 	return func(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+		if ran, ok := ctx.Value(readMark{}).(*bool); ok {
+			*ran = true
+		}
 		st := v.state.Load()
 		server, own, ok := st.names.splitURI(req.Params.URI)
 		if !ok {
@@ -296,9 +360,11 @@ func (v *view) read(ctx context.Context, req *mcp.ReadResourceRequest, next mcp.
 	if _, ok := st.resources[req.Params.URI]; !ok && len(st.templates) == 0 {
 		st = v.sync(ctx)
 	}
-	res, err := next(ctx, "resources/read", req)
+	ran := new(bool)
+	res, err := next(context.WithValue(ctx, readMark{}, ran), "resources/read", req)
 	var werr *jsonrpc.Error
-	if err == nil || !errors.As(err, &werr) || werr.Code != mcp.CodeResourceNotFound {
+	if *ran || err == nil || !errors.As(err, &werr) || werr.Code != mcp.CodeResourceNotFound {
+		// Answered, or the server itself said not found.
 		return res, err
 	}
 	if _, listed := st.resources[req.Params.URI]; listed {
@@ -366,6 +432,8 @@ func (v *view) complete(ctx context.Context, req *mcp.CompleteRequest) (*mcp.Com
 		// Nothing to complete from (a project prompt, or an unknown name).
 		return &mcp.CompleteResult{Completion: mcp.CompletionResultDetails{Values: []string{}}}, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, v.g.cfg.CallTimeout)
+	defer cancel()
 	cs, _, err := v.g.upstream(ctx, st, req.Session, r.server)
 	if err != nil {
 		return nil, v.g.failure(ctx, r.server, "completion", err)

@@ -219,6 +219,10 @@ func (e *Edge) ServeProject(w http.ResponseWriter, r *http.Request, project stri
 		return
 	}
 	r = r.WithContext(context.WithValue(r.Context(), principalCtx{}, p))
+	// A call may stream progress for longer than the server's write
+	// timeout, and a GET stream lasts the session: the call timeout and
+	// the idle expiry bound them instead.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	if version >= StatelessVersion {
 		e.serveStateless(w, r, srv)
 		return

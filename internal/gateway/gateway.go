@@ -206,6 +206,7 @@ type Gateway struct {
 	links    sync.Map // *mcp.ClientSession → *link
 	progress sync.Map // upstream progress token → *call
 	clients  sync.Map // server name → *mcp.Client (shared sessions)
+	pendings sync.Map // request state → *pending (stateless clients' calls waiting for input)
 	subs     *subscriptions
 }
 

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -43,6 +42,11 @@ type call struct {
 	down  any
 	up    string
 	touch func()
+	// mrtr is set for a stateless client's call: the server's requests
+	// become input requests of the answer (mrtr.go).
+	mrtr *pending
+	// link is the upstream session the call went to.
+	link *link
 }
 
 // linkOf returns the link of cs, recording it on first sight; it is
@@ -76,19 +80,19 @@ func (l *link) remove(c *call) {
 // attribute finds where something the server sent on its own belongs:
 // the one call in flight (any link), or the owner with no call (a
 // per-session link). ok is false when it cannot be said.
-func (l *link) attribute() (ss *mcp.ServerSession, ctx context.Context, ok bool) {
+func (l *link) attribute() (c *call, ss *mcp.ServerSession, ctx context.Context, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.calls) == 1 {
 		for c := range l.calls {
-			return c.ss, c.ctx, true
+			return c, c.ss, c.ctx, true
 		}
 	}
 	if l.owner != nil {
 		// Every call is the owner's; its GET stream carries it.
-		return l.owner, context.Background(), true
+		return nil, l.owner, context.Background(), true
 	}
-	return nil, nil, false
+	return nil, nil, nil, false
 }
 
 func (l *link) inFlight() int {
@@ -110,6 +114,9 @@ func (g *Gateway) newClient(server string, owner *mcp.ServerSession) *mcp.Client
 				return
 			}
 			c := v.(*call)
+			if c.link != g.linkOf(req.Session, server, owner) {
+				return // another server's guess at a token: not its call
+			}
 			c.touch()
 			if c.down == nil || c.ss == nil {
 				return
@@ -122,19 +129,16 @@ func (g *Gateway) newClient(server string, owner *mcp.ServerSession) *mcp.Client
 		},
 		LoggingMessageHandler: func(ctx context.Context, req *mcp.LoggingMessageRequest) {
 			l := linkOf(req.Session)
-			ss, cctx, ok := l.attribute()
+			_, ss, cctx, ok := l.attribute()
 			p := *req.Params
 			if p.Logger == "" {
 				p.Logger = server
 			}
 			if !ok {
-				if l.inFlight() > 1 {
-					g.metrics.Unattributed.WithLabelValues(server, "log").Inc()
-					return
-				}
-				// No call in flight: a message about the server itself,
-				// for every client of a project that holds it.
-				g.broadcastLog(server, &p)
+				// No one call it belongs to (none or several in flight
+				// on a shared session): a message may carry one client's
+				// data, so it goes to no one.
+				g.metrics.Unattributed.WithLabelValues(server, "log").Inc()
 				return
 			}
 			ss.Log(cctx, &p)
@@ -146,17 +150,22 @@ func (g *Gateway) newClient(server string, owner *mcp.ServerSession) *mcp.Client
 			g.resourceUpdated(server, req.Params.URI)
 		},
 		CreateMessageHandler: func(ctx context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
-			ss, cctx, err := g.attributeRequest(linkOf(req.Session), "sampling/createMessage")
+			c, ss, cctx, err := g.attributeIn(ctx, linkOf(req.Session), "sampling/createMessage")
 			if err != nil {
 				return nil, err
 			}
-			return ss.CreateMessage(cctx, req.Params)
+			return forClient(ctx, c, req.Params, func() (*mcp.CreateMessageResult, error) { return ss.CreateMessage(cctx, req.Params) })
 		},
-		// Set so that the client advertises elicitation; the middleware
-		// below forwards the requests before the SDK checks their schema
-		// (the client that answers is the judge of that).
-		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
-			return nil, errors.New("unreachable: elicitation is forwarded by middleware")
+		// Requests arrive through the middleware below, before the SDK
+		// checks their schema (the client that answers judges that); the
+		// SDK calls this one for an input request of a stateless-era
+		// server, within the call.
+		ElicitationHandler: func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			c, ss, cctx, err := g.attributeIn(ctx, linkOf(req.Session), "elicitation/create")
+			if err != nil {
+				return nil, err
+			}
+			return forClient(ctx, c, req.Params, func() (*mcp.ElicitResult, error) { return ss.Elicit(cctx, req.Params) })
 		},
 	})
 	// roots/list has no handler option (the client would answer from its
@@ -176,15 +185,18 @@ func (g *Gateway) newClient(server string, owner *mcp.ServerSession) *mcp.Client
 				return next(ctx, method, req)
 			}
 			cs, _ := req.GetSession().(*mcp.ClientSession)
-			ss, cctx, err := g.attributeRequest(linkOf(cs), method)
+			c, ss, cctx, err := g.attributeIn(ctx, linkOf(cs), method)
 			if err != nil {
 				return nil, err
 			}
 			switch p := req.GetParams().(type) {
 			case *mcp.ElicitParams:
-				return ss.Elicit(cctx, p)
+				return forClient(ctx, c, p, func() (*mcp.ElicitResult, error) { return ss.Elicit(cctx, p) })
 			case *mcp.ListRootsParams:
-				return ss.ListRoots(cctx, p)
+				if p == nil {
+					p = &mcp.ListRootsParams{}
+				}
+				return forClient(ctx, c, p, func() (*mcp.ListRootsResult, error) { return ss.ListRoots(cctx, p) })
 			}
 			return nil, fmt.Errorf("unexpected params %T for %s", req.GetParams(), method)
 		}
@@ -192,10 +204,19 @@ func (g *Gateway) newClient(server string, owner *mcp.ServerSession) *mcp.Client
 	return c
 }
 
+// attributeIn is attributeRequest for a request made within a call's
+// context (a stateless-era server's input request): that call.
+func (g *Gateway) attributeIn(ctx context.Context, l *link, method string) (*call, *mcp.ServerSession, context.Context, error) {
+	if c, ok := ctx.Value(callKey{}).(*call); ok && c.link == l {
+		return c, c.ss, c.ctx, nil
+	}
+	return g.attributeRequest(l, method)
+}
+
 // attributeRequest finds the downstream session a server→client request
 // belongs to, or refuses it.
-func (g *Gateway) attributeRequest(l *link, method string) (*mcp.ServerSession, context.Context, error) {
-	ss, ctx, ok := l.attribute()
+func (g *Gateway) attributeRequest(l *link, method string) (*call, *mcp.ServerSession, context.Context, error) {
+	c, ss, ctx, ok := l.attribute()
 	if !ok {
 		g.metrics.Unattributed.WithLabelValues(l.server, "request").Inc()
 		n := l.inFlight()
@@ -203,11 +224,11 @@ func (g *Gateway) attributeRequest(l *link, method string) (*mcp.ServerSession, 
 		if n > 1 {
 			why = fmt.Sprintf("%d clients' calls are in flight on its shared session", n)
 		}
-		return nil, nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidRequest, Message: fmt.Sprintf(
+		return nil, nil, nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidRequest, Message: fmt.Sprintf(
 			"mcpctl refused %s from server %s: %s, so it cannot say which client it is for; set sessionMode: per-session on the server to give each client its own session",
 			method, l.server, why)}
 	}
-	return ss, ctx, nil
+	return c, ss, ctx, nil
 }
 
 // listsChanged refreshes server's lists and every view that holds it;
@@ -235,13 +256,5 @@ func (g *Gateway) resourceUpdated(server, uri string) {
 	for _, v := range g.viewsWith(server) {
 		st := v.state.Load()
 		v.srv.ResourceUpdated(context.Background(), &mcp.ResourceUpdatedNotificationParams{URI: st.names.uri(server, uri)})
-	}
-}
-
-func (g *Gateway) broadcastLog(server string, p *mcp.LoggingMessageParams) {
-	for _, v := range g.viewsWith(server) {
-		for ss := range v.srv.Sessions() {
-			ss.Log(context.Background(), p)
-		}
 	}
 }

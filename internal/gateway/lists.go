@@ -31,6 +31,7 @@ type serverLists struct {
 	mu       sync.Mutex
 	cur      *snapshot
 	stale    bool
+	epoch    uint64        // counts invalidations: one during a fetch leaves its result stale
 	fetching chan struct{} // closed when the running fetch ends
 }
 
@@ -65,10 +66,11 @@ func (g *Gateway) listsOf(ctx context.Context, server string) *snapshot {
 		if l.fetching == nil {
 			done := make(chan struct{})
 			l.fetching = done
+			epoch := l.epoch
 			l.mu.Unlock()
 			snap := g.fetchLists(server)
 			l.mu.Lock()
-			l.cur, l.stale, l.fetching = snap, false, nil
+			l.cur, l.stale, l.fetching = snap, l.epoch != epoch, nil
 			l.mu.Unlock()
 			close(done)
 			return snap
@@ -91,6 +93,7 @@ func (g *Gateway) invalidate(server string) {
 	l := g.serverLists(server)
 	l.mu.Lock()
 	l.stale = true
+	l.epoch++
 	l.mu.Unlock()
 }
 

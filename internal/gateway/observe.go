@@ -35,6 +35,10 @@ type tally struct{ seen atomic.Int64 }
 // every upstream session through it (the dialer's own, an instance's),
 // so that the engine routes what the server sends.
 func (g *Gateway) Connect(ctx context.Context, server string, owner *mcp.ServerSession, t mcp.Transport) (*mcp.ClientSession, error) {
+	return g.connect(ctx, server, owner, t, UpstreamSessionOptions())
+}
+
+func (g *Gateway) connect(ctx context.Context, server string, owner *mcp.ServerSession, t mcp.Transport, opts *mcp.ClientSessionOptions) (*mcp.ClientSession, error) {
 	var client *mcp.Client
 	if owner == nil {
 		client = g.sharedClient(server)
@@ -42,7 +46,14 @@ func (g *Gateway) Connect(ctx context.Context, server string, owner *mcp.ServerS
 		client = g.newClient(server, owner)
 	}
 	ta := &tally{}
-	cs, err := client.Connect(ctx, observe(t, ta), UpstreamSessionOptions())
+	if io, ok := t.(*mcp.IOTransport); ok && io.MaxLineLength < int(g.cfg.MaxResponseBytes)+1<<20 {
+		// An answer up to the gateway's limit must fit one line; the
+		// limit, not the transport, refuses a larger one.
+		c := *io
+		c.MaxLineLength = int(g.cfg.MaxResponseBytes) + 1<<20
+		t = &c
+	}
+	cs, err := client.Connect(ctx, observe(t, ta), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -51,8 +62,14 @@ func (g *Gateway) Connect(ctx context.Context, server string, owner *mcp.ServerS
 }
 
 // ConnectShared is Connect for server's shared session, in the shape the
-// instance manager takes.
-func (g *Gateway) ConnectShared(ctx context.Context, server string, t mcp.Transport) (*mcp.ClientSession, error) {
+// instance manager takes. A STDIO server adopted after a restart of mcpd
+// was initialized by the mcpd before and refuses a second initialize:
+// its session is opened in the newest protocol (server/discover, no
+// initialize), falling back to the session era when it has no other.
+func (g *Gateway) ConnectShared(ctx context.Context, server string, t mcp.Transport, adopted bool) (*mcp.ClientSession, error) {
+	if _, stdio := t.(*mcp.IOTransport); adopted && stdio {
+		return g.connect(ctx, server, nil, t, nil)
+	}
 	return g.Connect(ctx, server, nil, t)
 }
 
@@ -61,7 +78,9 @@ func (g *Gateway) ConnectShared(ctx context.Context, server string, t mcp.Transp
 func observe(t mcp.Transport, ta *tally) mcp.Transport {
 	switch t := t.(type) {
 	case *mcp.IOTransport:
-		return &mcp.IOTransport{Reader: readCloser{Reader: ta.counting(t.Reader), Closer: t.Reader}, Writer: t.Writer}
+		c := *t
+		c.Reader = ta.counting(t.Reader)
+		return &c
 	case *mcp.StreamableClientTransport:
 		c := *t
 		base := http.DefaultClient
@@ -76,7 +95,7 @@ func observe(t mcp.Transport, ta *tally) mcp.Transport {
 		hc.Transport = roundTripper(func(r *http.Request) (*http.Response, error) {
 			resp, err := rt.RoundTrip(r)
 			if err == nil && resp.Body != nil {
-				resp.Body = readCloser{Reader: ta.counting(resp.Body), Closer: resp.Body}
+				resp.Body = ta.counting(resp.Body)
 			}
 			return resp, err
 		})
@@ -90,15 +109,23 @@ type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-type readCloser struct {
-	io.Reader
-	io.Closer
+// countingReader is what counting returns: closing it closes both the
+// pipe (so the copying goroutine never blocks on a reader that left) and
+// the source (so it stops reading).
+type countingReader struct {
+	*io.PipeReader
+	src io.Closer
+}
+
+func (c countingReader) Close() error {
+	c.PipeReader.Close()
+	return c.src.Close()
 }
 
 // counting returns a reader of r's bytes that counts the progress and log
 // notifications among them. Messages are one per line (a STDIO line, or
 // an SSE "data:" line).
-func (ta *tally) counting(r io.Reader) io.Reader {
+func (ta *tally) counting(r io.ReadCloser) io.ReadCloser {
 	pr, pw := io.Pipe()
 	go func() {
 		br := bufio.NewReaderSize(r, 64<<10)
@@ -124,7 +151,7 @@ func (ta *tally) counting(r io.Reader) io.Reader {
 			}
 		}
 	}()
-	return pr
+	return countingReader{PipeReader: pr, src: r}
 }
 
 var (
@@ -152,7 +179,9 @@ func (ta *tally) note(line []byte) {
 }
 
 // settle waits until every progress and log notification the link's
-// server sent before now was handled, for at most a second.
+// server sent before now was handled, for at most settleFor. A count that
+// does not catch up (a notification the SDK would not dispatch: malformed,
+// say) is written off, so that it never delays another call.
 func (l *link) settle() {
 	ta := l.tally.Load()
 	if ta == nil {
@@ -162,8 +191,17 @@ func (l *link) settle() {
 	if l.handled.Load() >= target {
 		return
 	}
-	deadline := time.Now().Add(time.Second)
+	deadline := time.Now().Add(settleFor)
 	for l.handled.Load() < target && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Microsecond)
 	}
+	for {
+		h := l.handled.Load()
+		if h >= target || l.handled.CompareAndSwap(h, target) {
+			return
+		}
+	}
 }
+
+// settleFor bounds the wait of settle.
+const settleFor = 250 * time.Millisecond

@@ -29,6 +29,8 @@ func newSubscriptions() *subscriptions {
 }
 
 func (v *view) subscribe(ctx context.Context, req *mcp.SubscribeRequest) error {
+	ctx, cancel := context.WithTimeout(ctx, v.g.cfg.CallTimeout)
+	defer cancel()
 	st := v.state.Load()
 	server, own, ok := st.names.splitURI(req.Params.URI)
 	if !ok {

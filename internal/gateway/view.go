@@ -173,15 +173,18 @@ func (v *view) build(cfg *Project, snaps []*snapshot) *viewState {
 		resources: map[string]ref{}, templates: map[string]ref{}, problems: map[string]error{}}
 	want := map[string]map[string]func(){"tool": {}, "prompt": {}, "resource": {}, "template": {}}
 	jsonOf := map[string]map[string]string{"tool": {}, "prompt": {}, "resource": {}, "template": {}}
-	add := func(kind, name string, item any, register func()) {
-		b, _ := json.Marshal(item)
+	// An item is registered again when what the client sees or what its
+	// handler routes to (server, own name, a project prompt's text)
+	// changed.
+	add := func(kind, name string, item any, route any, register func()) {
+		b, _ := json.Marshal([]any{item, route})
 		want[kind][name] = register
 		jsonOf[kind][name] = string(b)
 	}
 	for _, p := range cfg.Prompts {
 		st.prompts[p.Name] = ref{name: p.Name}
 		mp := projectPrompt(p)
-		add("prompt", p.Name, mp, func() { v.srv.AddPrompt(mp, v.ownPromptHandler(p)) })
+		add("prompt", p.Name, mp, p, func() { v.srv.AddPrompt(mp, v.ownPromptHandler(p)) })
 	}
 	for i, s := range cfg.Servers {
 		st.modes[s.Name] = s.SessionMode
@@ -208,7 +211,7 @@ func (v *view) build(cfg *Project, snaps []*snapshot) *viewState {
 			st.tools[name] = r
 			mt := *t
 			mt.Name = name
-			add("tool", name, &mt, func() { v.srv.AddTool(&mt, v.toolHandler(r)) })
+			add("tool", name, &mt, []string{r.server, r.name}, func() { v.srv.AddTool(&mt, v.toolHandler(r)) })
 		}
 		for _, p := range snap.prompts {
 			name := st.names.item(s.Name, p.Name)
@@ -220,7 +223,7 @@ func (v *view) build(cfg *Project, snaps []*snapshot) *viewState {
 			st.prompts[name] = r
 			mp := *p
 			mp.Name = name
-			add("prompt", name, &mp, func() { v.srv.AddPrompt(&mp, v.promptHandler(r)) })
+			add("prompt", name, &mp, []string{r.server, r.name}, func() { v.srv.AddPrompt(&mp, v.promptHandler(r)) })
 		}
 		for _, res := range snap.resources {
 			uri := st.names.uri(s.Name, res.URI)
@@ -228,7 +231,7 @@ func (v *view) build(cfg *Project, snaps []*snapshot) *viewState {
 			st.resources[uri] = r
 			mr := *res
 			mr.URI = uri
-			add("resource", uri, &mr, func() { v.srv.AddResource(&mr, v.resourceHandler()) })
+			add("resource", uri, &mr, []string{r.server, r.name}, func() { v.srv.AddResource(&mr, v.resourceHandler()) })
 		}
 		for _, t := range snap.templates {
 			uri := st.names.uri(s.Name, t.URITemplate)
@@ -236,7 +239,7 @@ func (v *view) build(cfg *Project, snaps []*snapshot) *viewState {
 			st.templates[uri] = r
 			mt := *t
 			mt.URITemplate = uri
-			add("template", uri, &mt, func() { v.srv.AddResourceTemplate(&mt, v.resourceHandler()) })
+			add("template", uri, &mt, []string{r.server, r.name}, func() { v.srv.AddResourceTemplate(&mt, v.resourceHandler()) })
 		}
 	}
 	remove := map[string]func(...string){
@@ -353,7 +356,9 @@ func (v *view) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 				break
 			}
 			st := v.state.Load()
-			if _, ok := st.tools[p.Name]; !ok {
+			if cfg, err := v.config(ctx); err == nil && cfg != st.cfg {
+				st = v.sync(ctx) // the filters may have changed
+			} else if _, ok := st.tools[p.Name]; !ok {
 				st = v.sync(ctx)
 			}
 			r, denied := st.denied[p.Name]

@@ -484,7 +484,7 @@ func (r *runner) supervise(ctx context.Context, rt workload.Runtime, s *server, 
 		}
 	}()
 	conn := make(chan connected, 1)
-	go func() { cs, err := r.connect(sctx, rt); conn <- connected{cs, err} }()
+	go func() { cs, err := r.connect(sctx, rt, adopted); conn <- connected{cs, err} }()
 	defer func() {
 		if cs := r.session(); cs != nil {
 			r.setSession(nil)
@@ -606,13 +606,13 @@ func exitOutcome(fin workload.Status) outcome {
 
 // connect opens the MCP client session: for HTTP servers it retries until
 // the server listens, within the start timeout.
-func (r *runner) connect(ctx context.Context, rt workload.Runtime) (*mcp.ClientSession, error) {
+func (r *runner) connect(ctx context.Context, rt workload.Runtime, adopted bool) (*mcp.ClientSession, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.m.cfg.StartTimeout)
 	defer cancel()
 	connect := r.m.connect
 	if connect == nil {
 		client := mcp.NewClient(&mcp.Implementation{Name: "mcpd", Version: v1.Version}, nil)
-		connect = func(ctx context.Context, _ string, t mcp.Transport) (*mcp.ClientSession, error) {
+		connect = func(ctx context.Context, _ string, t mcp.Transport, _ bool) (*mcp.ClientSession, error) {
 			return client.Connect(ctx, t, nil)
 		}
 	}
@@ -621,7 +621,7 @@ func (r *runner) connect(ctx context.Context, rt workload.Runtime) (*mcp.ClientS
 		if err != nil {
 			return nil, err
 		}
-		cs, err := connect(ctx, r.server, tr)
+		cs, err := connect(ctx, r.server, tr, adopted)
 		if err == nil {
 			return cs, nil
 		}

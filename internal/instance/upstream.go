@@ -19,8 +19,10 @@ import (
 var ErrNoInstance = errors.New("no instance")
 
 // ConnectFunc opens the MCP session of an instance of server over t: the
-// gateway's, which routes what the server sends to its clients.
-type ConnectFunc func(ctx context.Context, server string, t mcp.Transport) (*mcp.ClientSession, error)
+// gateway's, which routes what the server sends to its clients. adopted
+// says the instance ran before this mcpd started: a STDIO server then has
+// seen an initialize already.
+type ConnectFunc func(ctx context.Context, server string, t mcp.Transport, adopted bool) (*mcp.ClientSession, error)
 
 // SharedSession returns the MCP session of a local instance of server
 // that is connected, the instances taking turns. While instances of the
