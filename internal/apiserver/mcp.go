@@ -1,9 +1,13 @@
 package apiserver
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/mcpctl/mcpctl/internal/gateway"
+	"github.com/mcpctl/mcpctl/internal/store"
 	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
 )
 
@@ -73,4 +77,58 @@ func (MCPAuthenticator) Authenticate(r *http.Request, _ string) (gateway.Princip
 		p.TokenName, p.TokenSHA = t.Name, st.principal.TokenHash
 	}
 	return p, nil
+}
+
+// gatewayRoutes: what a gateway (mcplocal) needs of a project, for anyone
+// who may view it.
+func (s *Server) gatewayRoutes() []route {
+	return []route{{"GET", "/api/v1/projects/{project}/gateway", "projects.gateway", onItem(v1.RoleView, "projects", "project"), s.gatewayConfig}}
+}
+
+func (s *Server) gatewayConfig(w http.ResponseWriter, r *http.Request) {
+	cfg, err := LoadGatewayConfig(r.Context(), s.store, r.PathValue("project"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, cfg)
+}
+
+// LoadGatewayConfig reads a project's gateway configuration from the
+// store: its servers' session modes, its filters, separator and prompts.
+// An unknown project is store.ErrNotFound.
+func LoadGatewayConfig(ctx context.Context, st store.Store, project string) (*v1.GatewayConfig, error) {
+	r, err := st.GetResource(ctx, store.ResourceKey{Kind: "Project", Name: project})
+	if err != nil {
+		return nil, err
+	}
+	var spec v1.ProjectSpec
+	if err := json.Unmarshal(r.Spec, &spec); err != nil {
+		return nil, fmt.Errorf("stored spec of project %s: %w", project, err)
+	}
+	spec.Default()
+	cfg := &v1.GatewayConfig{Project: project, Separator: *spec.Separator, Tools: spec.Tools, Servers: []v1.GatewayServer{}}
+	for _, sv := range spec.Servers {
+		mode := v1.SessionShared
+		if r, err := st.GetResource(ctx, store.ResourceKey{Kind: "Server", Name: sv}); err == nil {
+			var ss v1.ServerSpec
+			if json.Unmarshal(r.Spec, &ss) == nil && ss.SessionMode != "" {
+				mode = ss.SessionMode
+			}
+		}
+		cfg.Servers = append(cfg.Servers, v1.GatewayServer{Name: sv, SessionMode: mode})
+	}
+	err = store.EachResource(func(f store.ResourceFilter) ([]store.Resource, error) {
+		f.Project = project
+		return st.ListResources(ctx, f)
+	}, "Prompt", func(r store.Resource) error {
+		var ps v1.PromptSpec
+		if err := json.Unmarshal(r.Spec, &ps); err != nil {
+			return err
+		}
+		ps.Default()
+		cfg.Prompts = append(cfg.Prompts, v1.GatewayPrompt{Name: r.Name, Text: ps.Text, Priority: ps.Priority, Tags: ps.Tags})
+		return nil
+	})
+	return cfg, err
 }

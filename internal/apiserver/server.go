@@ -135,6 +135,7 @@ func New(cfg Config, d Deps) *Server {
 	routes = append(routes, s.tokenRoutes()...)
 	routes = append(routes, s.instanceRoutes()...)
 	routes = append(routes, s.mcpRoutes()...)
+	routes = append(routes, s.gatewayRoutes()...)
 	mux := s.mux
 	methods := map[string][]string{}
 	for _, rt := range routes {

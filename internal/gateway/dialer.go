@@ -27,6 +27,9 @@ type TransportDialer struct {
 
 	mu     sync.Mutex
 	shared map[string]*sharedConn
+	// stops tracks the shared sessions' goroutines, which stop what
+	// their transport started once the session ends.
+	stops sync.WaitGroup
 }
 
 type sharedConn struct {
@@ -69,7 +72,9 @@ func (d *TransportDialer) Shared(ctx context.Context, server string) (*mcp.Clien
 		// Connect apart from any one caller: every caller (the first too)
 		// waits within its own context; the connection is bounded by
 		// ConnectTimeout.
+		d.stops.Add(1)
 		go func() {
+			defer d.stops.Done()
 			cctx, cancel := context.WithTimeout(context.Background(), d.ConnectTimeout)
 			defer cancel()
 			cs, stop, err := d.open(cctx, server, func(ctx context.Context, t mcp.Transport) (*mcp.ClientSession, error) {
@@ -124,7 +129,8 @@ func (d *TransportDialer) open(ctx context.Context, server string, connect Conne
 	return cs, stop, nil
 }
 
-// Close ends the shared sessions.
+// Close ends the shared sessions and waits until what their transports
+// started (processes) is stopped.
 func (d *TransportDialer) Close() {
 	d.mu.Lock()
 	all := d.shared
@@ -136,4 +142,5 @@ func (d *TransportDialer) Close() {
 			c.cs.Close()
 		}
 	}
+	d.stops.Wait()
 }

@@ -50,6 +50,19 @@ type ProjectServer struct {
 	SessionMode string
 }
 
+// ProjectFrom is the engine's view of a project's gateway configuration
+// (mcpd's GET /api/v1/projects/{p}/gateway).
+func ProjectFrom(cfg *v1.GatewayConfig) *Project {
+	p := &Project{Name: cfg.Project, Separator: cfg.Separator, Filters: cfg.Tools}
+	for _, s := range cfg.Servers {
+		p.Servers = append(p.Servers, ProjectServer{Name: s.Name, SessionMode: s.SessionMode})
+	}
+	for _, pr := range cfg.Prompts {
+		p.Prompts = append(p.Prompts, Prompt{Name: pr.Name, Text: pr.Text, Priority: pr.Priority, Tags: pr.Tags})
+	}
+	return p
+}
+
 // Prompt is one of a project's own prompts.
 type Prompt struct {
 	Name     string

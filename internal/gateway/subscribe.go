@@ -11,8 +11,8 @@ import (
 
 // subKey is one resource subscription upstream: a URI on a session.
 type subKey struct {
-	cs  *mcp.ClientSession
-	uri string
+	cs          *mcp.ClientSession
+	server, uri string
 }
 
 // subscriptions count the clients behind each upstream subscription, so
@@ -40,7 +40,7 @@ func (v *view) subscribe(ctx context.Context, req *mcp.SubscribeRequest) error {
 	if err != nil {
 		return v.g.failure(ctx, server, "resources/subscribe", err)
 	}
-	k := subKey{cs, own}
+	k := subKey{cs, server, own}
 	v.g.subs.mu.Lock()
 	first := len(v.g.subs.by[k]) == 0
 	if v.g.subs.by[k] == nil {
@@ -76,11 +76,19 @@ func (v *view) unsubscribe(ctx context.Context, req *mcp.UnsubscribeRequest) err
 	if !ok {
 		return nil
 	}
-	cs, _, err := v.g.upstream(ctx, st, req.Session, server)
-	if err != nil {
-		return nil
+	// The subscription's own upstream session: a server of several
+	// instances may hand the next request to another.
+	v.g.subs.mu.Lock()
+	var keys []subKey
+	for k := range v.g.subs.of[req.Session] {
+		if k.server == server && k.uri == own {
+			keys = append(keys, k)
+		}
 	}
-	v.g.dropOne(req.Session, subKey{cs, own}, true)
+	v.g.subs.mu.Unlock()
+	for _, k := range keys {
+		v.g.dropOne(req.Session, k, true)
+	}
 	return nil
 }
 

@@ -242,6 +242,7 @@ func (v *view) build(cfg *Project, snaps []*snapshot) *viewState {
 			add("template", uri, &mt, []string{r.server, r.name}, func() { v.srv.AddResourceTemplate(&mt, v.resourceHandler()) })
 		}
 	}
+	byKind := map[string]map[string]ref{"tool": st.tools, "prompt": st.prompts, "resource": st.resources, "template": st.templates}
 	remove := map[string]func(...string){
 		"tool": v.srv.RemoveTools, "prompt": v.srv.RemovePrompts,
 		"resource": v.srv.RemoveResources, "template": v.srv.RemoveResourceTemplates,
@@ -265,7 +266,10 @@ func (v *view) build(cfg *Project, snaps []*snapshot) *viewState {
 			}
 			if err := safely(register); err != nil {
 				v.g.log.Warn("an item could not be offered", "project", v.name, "kind", kind, "name", name, "err", err)
-				delete(st.tools, name)
+				delete(byKind[kind], name)
+				if _, was := had[name]; was {
+					remove[kind](name) // the old one would route to the old place
+				}
 				continue
 			}
 			now[name] = jsonOf[kind][name]

@@ -2,12 +2,15 @@ package mcplocal
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mcpctl/mcpctl/internal/gateway"
 	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
@@ -29,7 +32,12 @@ type tenants struct {
 type tenant struct {
 	eng  *engine
 	edge *gateway.Edge
+	used time.Time // guarded by tenants.mu
 }
+
+// tenantIdle is how long a token's engine stays without requests and
+// sessions before it is closed.
+const tenantIdle = 30 * time.Minute
 
 func newTenants(mcpdURL string, metrics *gateway.Metrics, log *slog.Logger) *tenants {
 	return &tenants{mcpd: mcpdURL, in: newIntrospector(mcpdURL), metrics: metrics, log: log, all: map[string]*tenant{}}
@@ -45,6 +53,10 @@ func (t *tenants) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	info, err := t.in.lookup(r.Context(), tok)
 	var apiErr *v1.Error
+	if errors.As(err, &apiErr) || (err != nil && info != nil) {
+		// Revoked or expired: its engine (relay sessions with it) goes.
+		t.drop(tokenSHA(tok))
+	}
 	switch {
 	case errors.As(err, &apiErr):
 		gateway.WriteError(w, http.StatusUnauthorized, v1.CodeTokenInvalid, "mcpd refused the token: "+apiErr.Message)
@@ -76,16 +88,53 @@ func (t *tenants) get(info *v1.TokenIntrospection, tok string) (*tenant, error) 
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if ten := t.all[info.SHA256]; ten != nil {
+		ten.used = time.Now()
 		return ten, nil
 	}
+	t.sweepLocked()
 	eng, err := remote(t.mcpd, info.Project, tok, t.metrics, t.log.With("project", info.Project, "token", info.Name))
 	if err != nil {
 		return nil, err
 	}
 	p := gateway.Principal{Subject: "McpToken:" + info.SHA256, TokenName: info.Name, TokenSHA: info.SHA256}
-	ten := &tenant{eng: eng, edge: gateway.NewEdge(edgeConfig(), eng.gw, fixed{p}, nil, t.log)}
+	ten := &tenant{eng: eng, edge: gateway.NewEdge(edgeConfig(), eng.gw, fixed{p}, nil, t.log), used: time.Now()}
 	t.all[info.SHA256] = ten
 	return ten, nil
+}
+
+// sweepLocked closes the engines of tokens idle for tenantIdle with no
+// session open. t.mu is held.
+func (t *tenants) sweepLocked() {
+	for sha, ten := range t.all {
+		if time.Since(ten.used) > tenantIdle && len(ten.edge.Sessions()) == 0 {
+			delete(t.all, sha)
+			go closeTenant(ten)
+		}
+	}
+}
+
+// drop closes the engine of a token mcpd no longer accepts.
+func (t *tenants) drop(sha string) {
+	t.mu.Lock()
+	ten := t.all[sha]
+	delete(t.all, sha)
+	t.mu.Unlock()
+	if ten != nil {
+		go closeTenant(ten)
+	}
+}
+
+func closeTenant(ten *tenant) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ten.edge.Close(ctx)
+	ten.eng.close()
+}
+
+// tokenSHA is the SHA-256 (hex) of a raw token, as mcpd names tokens.
+func tokenSHA(tok string) string {
+	sum := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(sum[:])
 }
 
 func (t *tenants) close(ctx context.Context) {

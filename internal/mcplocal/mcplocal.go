@@ -30,6 +30,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -165,7 +166,10 @@ func remote(mcpdURL, project, token string, metrics *gateway.Metrics, log *slog.
 	}
 	d := gateway.NewTransportDialer(relayTransports(strings.TrimRight(mcpdURL, "/"), project, token))
 	d.ConnectTimeout = 30 * time.Second
-	gw := gateway.New(gateway.Config{}, gateway.Deps{Projects: &remoteProjects{api: api, cache: dir, log: log}, Upstreams: d, Metrics: metrics, Log: log})
+	// mcpd audits each call at its relay; what mcplocal decides alone
+	// (a denied or unknown tool, a project prompt) is audited here.
+	gw := gateway.New(gateway.Config{}, gateway.Deps{Projects: &remoteProjects{api: api, cache: dir, log: log}, Upstreams: d,
+		Audit: &jsonAudit{w: auditWriter()}, Metrics: metrics, Log: log})
 	return &engine{gw: gw, dialer: d}, nil
 }
 
@@ -325,10 +329,17 @@ func runServe(ctx context.Context, args []string, log *slog.Logger) error {
 		return fmt.Errorf("listen on %s:%s: %w; set MCPLOCAL_HTTP_HOST/MCPLOCAL_HTTP_PORT", host, port, err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	// Sessions hold GET streams open: closing them lets the shutdown
+	// finish; the engines (and the processes they run) are closed after.
+	var once sync.Once
+	closing := make(chan struct{})
 	srv.RegisterOnShutdown(func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		closeAll(cctx)
+		once.Do(func() {
+			defer close(closing)
+			cctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			closeAll(cctx)
+		})
 	})
 	log.Info("mcplocal listening", "url", "http://"+ln.Addr().String())
 	errc := make(chan error, 1)
@@ -341,6 +352,7 @@ func runServe(ctx context.Context, args []string, log *slog.Logger) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	srv.Shutdown(sctx)
+	<-closing // the servers' processes are stopped before mcplocal exits
 	return nil
 }
 

@@ -55,46 +55,11 @@ func (s *remoteProjects) Project(ctx context.Context, name string) (*gateway.Pro
 }
 
 func (s *remoteProjects) fetch(ctx context.Context, name string) (*gateway.Project, error) {
-	obj, err := s.api.Get(ctx, kind("Project"), "", name, false)
+	cfg, err := s.api.GatewayConfig(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	spec, ok := obj.Spec.(*v1.ProjectSpec)
-	if !ok {
-		return nil, fmt.Errorf("project %s: unexpected spec %T", name, obj.Spec)
-	}
-	spec.Default()
-	p := &gateway.Project{Name: name, Separator: *spec.Separator, Filters: spec.Tools}
-	modes := map[string]string{}
-	// The servers' session modes decide whether each client gets its own
-	// relay session. A bearer that may not read servers gets shared ones.
-	if servers, err := s.api.ListAll(ctx, kind("Server"), client.ListOptions{Project: name}); err == nil {
-		for _, o := range servers {
-			if ss, ok := o.Spec.(*v1.ServerSpec); ok && ss.SessionMode != "" {
-				modes[o.Metadata.Name] = ss.SessionMode
-			}
-		}
-	}
-	for _, sv := range spec.Servers {
-		mode := modes[sv]
-		if mode == "" {
-			mode = v1.SessionShared
-		}
-		p.Servers = append(p.Servers, gateway.ProjectServer{Name: sv, SessionMode: mode})
-	}
-	if prompts, err := s.api.ListAll(ctx, kind("Prompt"), client.ListOptions{Project: name}); err == nil {
-		for _, o := range prompts {
-			if ps, ok := o.Spec.(*v1.PromptSpec); ok {
-				p.Prompts = append(p.Prompts, gateway.Prompt{Name: o.Metadata.Name, Text: ps.Text, Priority: ps.Priority, Tags: ps.Tags})
-			}
-		}
-	}
-	return p, nil
-}
-
-func kind(name string) v1.Kind {
-	k, _ := v1.LookupKind(name)
-	return k
+	return gateway.ProjectFrom(cfg), nil
 }
 
 func (s *remoteProjects) file(name string) string {

@@ -65,61 +65,28 @@ type storeProjects struct{ st store.Store }
 
 func (s storeProjects) Project(ctx context.Context, name string) (*gateway.Project, error) {
 	project, relay, isRelay := strings.Cut(name, "/")
-	r, err := s.st.GetResource(ctx, store.ResourceKey{Kind: "Project", Name: project})
+	cfg, err := apiserver.LoadGatewayConfig(ctx, s.st, project)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("project %s: %w", project, gateway.ErrNoProject)
 	}
 	if err != nil {
 		return nil, err
 	}
-	var spec v1.ProjectSpec
-	if err := json.Unmarshal(r.Spec, &spec); err != nil {
-		return nil, fmt.Errorf("stored spec of project %s: %w", project, err)
-	}
-	spec.Default()
-	p := &gateway.Project{Name: name, Separator: *spec.Separator, Filters: spec.Tools}
-	servers := spec.Servers
+	p := gateway.ProjectFrom(cfg)
+	p.Name = name
 	if isRelay {
-		if !contains(servers, relay) {
-			return nil, fmt.Errorf("server %s is not in project %s: %w", relay, project, gateway.ErrNoProject)
-		}
-		servers, p.Separator = []string{relay}, ""
-	}
-	for _, sv := range servers {
-		mode := v1.SessionShared
-		if r, err := s.st.GetResource(ctx, store.ResourceKey{Kind: "Server", Name: sv}); err == nil {
-			var ss v1.ServerSpec
-			if json.Unmarshal(r.Spec, &ss) == nil && ss.SessionMode != "" {
-				mode = ss.SessionMode
+		var one []gateway.ProjectServer
+		for _, sv := range p.Servers {
+			if sv.Name == relay {
+				one = append(one, sv)
 			}
 		}
-		p.Servers = append(p.Servers, gateway.ProjectServer{Name: sv, SessionMode: mode})
-	}
-	if isRelay {
-		return p, nil
-	}
-	err = store.EachResource(func(f store.ResourceFilter) ([]store.Resource, error) {
-		f.Project = project
-		return s.st.ListResources(ctx, f)
-	}, "Prompt", func(r store.Resource) error {
-		var ps v1.PromptSpec
-		if err := json.Unmarshal(r.Spec, &ps); err != nil {
-			return err
+		if len(one) == 0 {
+			return nil, fmt.Errorf("server %s is not in project %s: %w", relay, project, gateway.ErrNoProject)
 		}
-		ps.Default()
-		p.Prompts = append(p.Prompts, gateway.Prompt{Name: r.Name, Text: ps.Text, Priority: ps.Priority, Tags: ps.Tags})
-		return nil
-	})
-	return p, err
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
+		p.Servers, p.Separator, p.Prompts = one, "", nil
 	}
-	return false
+	return p, nil
 }
 
 // instanceDialer reaches servers through this node's instances, and URL

@@ -126,3 +126,12 @@ func (c *Client) Introspect(ctx context.Context) (*v1.TokenIntrospection, error)
 	var out v1.TokenIntrospection
 	return &out, c.do(ctx, http.MethodGet, "/api/v1/mcptokens/introspect", nil, nil, &out)
 }
+
+// GatewayConfig reads what a gateway needs of a project.
+func (c *Client) GatewayConfig(ctx context.Context, project string) (*v1.GatewayConfig, error) {
+	var out v1.GatewayConfig
+	if err := c.do(ctx, http.MethodGet, "/api/v1/projects/"+url.PathEscape(project)+"/gateway", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -94,7 +94,8 @@ func TestMcplocalHTTPMode(t *testing.T) {
 	cliLogin(t, cfg, m.URL)
 	a := api{t: t, base: m.URL, token: login(t, m.URL)}
 	gatewayProject(t, a, bin)
-	tok := rawToken(t, mcpctl(t, cfg, "", "create", "mcptoken", "ci", "-p", "demo", "--rbac", "clone", "-o", "json"))
+	// The binding the quick start gives: view on the project, nothing else.
+	tok := rawToken(t, mcpctl(t, cfg, "", "create", "mcptoken", "ci", "-p", "demo", "--bind", "role:view,resource:projects", "-o", "json"))
 	other := rawToken(t, mcpctl(t, cfg, "", "create", "mcptoken", "ci", "-p", "other", "--rbac", "clone", "-o", "json"))
 	base, _ := mcplocalServe(t, []string{"MCPLOCAL_MCPD_URL=" + m.URL})
 	url := base + "/projects/demo/mcp"
@@ -110,6 +111,12 @@ func TestMcplocalHTTPMode(t *testing.T) {
 		}
 		if _, err := callText(t, cs, "beta__env", map[string]any{"name": "PATH"}); err == nil || !strings.Contains(err.Error(), "denied") {
 			t.Errorf("%s: the denied tool through mcplocal: %v", version, err)
+		}
+		// The project's own prompt, read with a token that may only view
+		// the project.
+		res, err := cs.GetPrompt(context.Background(), &mcp.GetPromptParams{Name: "hello"})
+		if err != nil || len(res.Messages) != 1 || res.Messages[0].Content.(*mcp.TextContent).Text != "Say hello." {
+			t.Errorf("%s: the project prompt through mcplocal: %+v %v", version, res, err)
 		}
 	}
 	for _, c := range []struct {
