@@ -690,7 +690,7 @@ func (e *Edge) checkHost(r *http.Request) error {
 	if isLoopback(r.Host) || slices.Contains(e.cfg.AllowedHosts, hostOnly(r.Host)) {
 		return nil
 	}
-	return fmt.Errorf("Host %q is not a loopback name, but this endpoint listens on loopback: a DNS-rebinding guard refuses it; add the name to %s if it is yours",
+	return fmt.Errorf("the Host header %q is not a loopback name, but this endpoint listens on loopback: a DNS-rebinding guard refuses it; add the name to %s if it is yours",
 		clip(r.Host), e.setting("hosts", "the gateway's allowed hosts"))
 }
 

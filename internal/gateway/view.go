@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 the gateway forwards logging and roots (deprecated in 2026-07-28, alive in the session era)
+
 package gateway
 
 import (

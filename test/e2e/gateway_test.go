@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 tests of forwarding sampling (deprecated in 2026-07-28, alive in the session era)
+
 package e2e
 
 import (

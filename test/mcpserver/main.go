@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 the test server logs and samples (deprecated in 2026-07-28, alive in the session era)
+
 // Command mcpserver is the project's own small MCP server for tests: it
 // speaks MCP over STDIO (default) or Streamable HTTP (-http), and has
 // switches that make it misbehave the ways real servers do (exit at once,
