@@ -1856,7 +1856,7 @@ func TestEdge(t *testing.T) {
 				}
 				continue
 			}
-			r.wantRefusal(t, http.StatusForbidden, "FORBIDDEN", fmt.Sprintf("Host %q is not a loopback name", tc.host), "DNS-rebinding")
+			r.wantRefusal(t, http.StatusForbidden, "FORBIDDEN", fmt.Sprintf("the Host header %q is not a loopback name", tc.host), "DNS-rebinding")
 		}
 	})
 
