@@ -241,22 +241,13 @@ func pendingOf(ctx context.Context) *pending {
 func (v *view) toolHandler(r ref) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		start := time.Now()
-		var res *mcp.CallToolResult
-		var err error
-		if stateless(req.Session) {
-			var out mcp.Result
-			var inputs mcp.InputRequestMap
-			var state string
-			out, inputs, state, err = v.g.roundTrip(ctx, req.Extra, req.Params.RequestState, req.Params.InputResponses,
-				func(ctx context.Context, p *pending) (mcp.Result, error) {
-					return v.g.callTool(context.WithValue(ctx, pendingKey{}, p), v.state.Load(), req, r)
-				})
-			if inputs != nil {
-				return &mcp.CallToolResult{InputRequests: inputs, RequestState: state}, nil
-			}
-			res, _ = out.(*mcp.CallToolResult)
-		} else {
-			res, err = v.g.callTool(ctx, v.state.Load(), req, r)
+		res, input, err := inRounds(ctx, v.g, req.Session, req.Extra, req.Params.RequestState, req.Params.InputResponses,
+			func(ctx context.Context) (*mcp.CallToolResult, error) { return v.g.callTool(ctx, v.state.Load(), req, r) },
+			func(in mcp.InputRequestMap, state string) *mcp.CallToolResult {
+				return &mcp.CallToolResult{InputRequests: in, RequestState: state}
+			})
+		if input {
+			return res, nil
 		}
 		outcome, detail := OutcomeOK, argShape(req.Params.Arguments)
 		switch {
@@ -311,22 +302,12 @@ func (v *view) promptHandler(r ref) mcp.PromptHandler {
 			}
 			return res, v.g.tooLarge(r.server, what, res)
 		}
-		var res *mcp.GetPromptResult
-		var err error
-		if stateless(req.Session) {
-			var out mcp.Result
-			var inputs mcp.InputRequestMap
-			var state string
-			out, inputs, state, err = v.g.roundTrip(ctx, req.Extra, req.Params.RequestState, req.Params.InputResponses,
-				func(ctx context.Context, p *pending) (mcp.Result, error) {
-					return get(context.WithValue(ctx, pendingKey{}, p))
-				})
-			if inputs != nil {
-				return &mcp.GetPromptResult{InputRequests: inputs, RequestState: state}, nil
-			}
-			res, _ = out.(*mcp.GetPromptResult)
-		} else {
-			res, err = get(ctx)
+		res, input, err := inRounds(ctx, v.g, req.Session, req.Extra, req.Params.RequestState, req.Params.InputResponses, get,
+			func(in mcp.InputRequestMap, state string) *mcp.GetPromptResult {
+				return &mcp.GetPromptResult{InputRequests: in, RequestState: state}
+			})
+		if input {
+			return res, nil
 		}
 		detail := promptShape(req.Params.Arguments)
 		if err != nil {

@@ -164,6 +164,26 @@ func (g *Gateway) awaitRound(ctx context.Context, p *pending) (mcp.Result, mcp.I
 	}
 }
 
+// inRounds runs a call for a client: straight for a session-era client;
+// for a stateless one through roundTrip, so that the server's requests
+// become input requests (input is then true and the answer asks for
+// them with ask).
+func inRounds[R mcp.Result](ctx context.Context, g *Gateway, session mcp.Session, extra *mcp.RequestExtra, state string, responses mcp.InputResponseMap,
+	run func(context.Context) (R, error), ask func(mcp.InputRequestMap, string) R) (res R, input bool, err error) {
+	if !stateless(session) {
+		res, err = run(ctx)
+		return res, false, err
+	}
+	out, inputs, next, err := g.roundTrip(ctx, extra, state, responses, func(ctx context.Context, p *pending) (mcp.Result, error) {
+		return run(context.WithValue(ctx, pendingKey{}, p))
+	})
+	if inputs != nil {
+		return ask(inputs, next), true, nil
+	}
+	res, _ = out.(R)
+	return res, false, err
+}
+
 // dropPending forgets a call and cancels it if it still runs.
 func (g *Gateway) dropPending(p *pending) {
 	g.pendings.Delete(p.id)

@@ -141,12 +141,12 @@ func bearerProxy(t *testing.T, target, tok string) string {
 	return srv.URL
 }
 
-// TestConformanceThroughMcpd runs the official MCP conformance suite
-// against mcpd's project endpoint, with the go-sdk's conformance server
-// as the only upstream (over STDIO, run by the process runtime, names
-// passed through). Directly against that server the suite passes every
-// check; through the gateway it must too.
-func TestConformanceThroughMcpd(t *testing.T) {
+// conformanceProject starts mcpd with project conf: the go-sdk's
+// conformance server alone (over STDIO, run by the process runtime,
+// names passed through), ready; with an McpToken of it and the server's
+// path.
+func conformanceProject(t *testing.T) (*mcpd, string, string) {
+	t.Helper()
 	everything := testbin.EverythingServer(t)
 	m := startMcpd(t, "", append(instanceEnv, "MCPD_MCP_RATE_LIMIT=off")...)
 	cfg := t.TempDir()
@@ -158,6 +158,16 @@ func TestConformanceThroughMcpd(t *testing.T) {
 	)
 	tok := rawToken(t, mcpctl(t, cfg, "", "create", "mcptoken", "suite", "-p", "conf", "--rbac", "clone", "-o", "json"))
 	waitInstances(t, cfg, "everything", "the conformance server ready", running(1))
+	return m, tok, everything
+}
+
+// TestConformanceThroughMcpd runs the official MCP conformance suite
+// against mcpd's project endpoint, with the go-sdk's conformance server
+// as the only upstream (over STDIO, run by the process runtime, names
+// passed through). Directly against that server the suite passes every
+// check; through the gateway it must too.
+func TestConformanceThroughMcpd(t *testing.T) {
+	m, tok, _ := conformanceProject(t)
 	runLegs(t, "mcpd", bearerProxy(t, m.URL, tok)+"/projects/conf/mcp", true)
 }
 
@@ -165,17 +175,7 @@ func TestConformanceThroughMcpd(t *testing.T) {
 // mode in front of mcpd (the token checked by introspection, the server
 // reached through mcpd's relay), and standalone from a project file.
 func TestConformanceThroughMcplocal(t *testing.T) {
-	everything := testbin.EverythingServer(t)
-	m := startMcpd(t, "", append(instanceEnv, "MCPD_MCP_RATE_LIMIT=off")...)
-	cfg := t.TempDir()
-	cliLogin(t, cfg, m.URL)
-	a := api{t: t, base: m.URL, token: login(t, m.URL)}
-	applyJSON(t, a,
-		serverObj("everything", map[string]any{"command": everything}),
-		map[string]any{"kind": "Project", "metadata": map[string]any{"name": "conf"}, "spec": map[string]any{"servers": []string{"everything"}, "separator": ""}},
-	)
-	tok := rawToken(t, mcpctl(t, cfg, "", "create", "mcptoken", "suite", "-p", "conf", "--rbac", "clone", "-o", "json"))
-	waitInstances(t, cfg, "everything", "the conformance server ready", running(1))
+	m, tok, everything := conformanceProject(t)
 	t.Run("http mode", func(t *testing.T) {
 		base, _ := mcplocalServe(t, []string{"MCPLOCAL_MCPD_URL=" + m.URL})
 		runLegs(t, "mcplocal (HTTP mode)", bearerProxy(t, base, tok)+"/projects/conf/mcp", false)
