@@ -204,4 +204,4 @@ func (l *link) settle() {
 }
 
 // settleFor bounds the wait of settle.
-const settleFor = 250 * time.Millisecond
+const settleFor = time.Second
