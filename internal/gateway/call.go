@@ -242,7 +242,9 @@ func (v *view) toolHandler(r ref) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		start := time.Now()
 		res, input, err := inRounds(ctx, v.g, req.Session, req.Extra, req.Params.RequestState, req.Params.InputResponses,
-			func(ctx context.Context) (*mcp.CallToolResult, error) { return v.g.callTool(ctx, v.state.Load(), req, r) },
+			func(ctx context.Context) (*mcp.CallToolResult, error) {
+				return v.g.callTool(ctx, v.state.Load(), req, r)
+			},
 			func(in mcp.InputRequestMap, state string) *mcp.CallToolResult {
 				return &mcp.CallToolResult{InputRequests: in, RequestState: state}
 			})
