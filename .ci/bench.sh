@@ -4,7 +4,8 @@
 # with fsync on), plus the unauthenticated /healthz baseline in the same run;
 # then the resource API at scale (apply of 1,000 servers, lists over 10,000),
 # then the instance lifecycle (start to ready, 100 instances, log
-# throughput), then the authorization overhead with 1,000 RbacDefinitions.
+# throughput), then the MCP gateway (latency, throughput, idle sessions),
+# then the authorization overhead with 1,000 RbacDefinitions.
 #   N=200000 C=32 make bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +34,11 @@ echo "| engine | runtime | operation | result |"
 echo "|---|---|---|---|"
 go run ./test/loadrun -scenario instances -engine sqlite -bin bin
 go run ./test/loadrun -scenario instances -engine postgres -pg-url "$pg" -bin bin
+echo
+# The MCP gateway against the test server reached directly (make bench-gateway).
+echo "| engine | measure | path | protocol | result |"
+echo "|---|---|---|---|---|"
+go run ./test/loadrun -scenario gateway -engine sqlite -bin bin
 echo
 # Authorization overhead with 1,000 RbacDefinitions (in-process, whole
 # middleware stack): compare p50-ns of each route with healthz-baseline.

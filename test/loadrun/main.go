@@ -27,7 +27,7 @@ import (
 func main() {
 	engine := flag.String("engine", "sqlite", "sqlite or postgres")
 	pgAdmin := flag.String("pg-url", os.Getenv("MCPD_TEST_DATABASE_URL"), "PostgreSQL admin URL (postgres engine)")
-	scenario := flag.String("scenario", "requests", "requests (audited GET throughput), resources (apply and list at scale) or instances (start to ready, 100 instances, log throughput)")
+	scenario := flag.String("scenario", "requests", "requests (audited GET throughput), resources (apply and list at scale), instances (start to ready, 100 instances, log throughput) or gateway (MCP latency, throughput and idle sessions through /projects/{p}/mcp)")
 	n := flag.Int("n", 200000, "requests per run")
 	c := flag.Int("c", 32, "concurrent connections")
 	bin := flag.String("bin", "bin", "directory holding the mcpd and mcpctl binaries")
@@ -35,9 +35,13 @@ func main() {
 	// Only the instances scenario runs servers: the others apply
 	// servers by the thousand and measure the API.
 	extra := []string{"MCPD_INSTANCES=off"}
-	if *scenario == "instances" {
+	switch *scenario {
+	case "instances":
 		// Keep the whole flood, to follow all of it.
 		extra = []string{"MCPD_INSTANCES=on", "MCPD_LOG_RETENTION=1000000"}
+	case "gateway":
+		// Its upstream is a URL server; measure the gateway, not its limits.
+		extra = append(extra, "MCPD_MCP_RATE_LIMIT=off", "MCPD_MCP_MAX_SESSIONS=5000")
 	}
 	m, err := start(*engine, *pgAdmin, *bin, extra...)
 	if err == nil {
@@ -49,8 +53,10 @@ func main() {
 			err = runResources(m)
 		case "instances":
 			err = runInstances(m)
+		case "gateway":
+			err = runGateway(m)
 		default:
-			err = fmt.Errorf("unknown -scenario %q: use requests, resources or instances", *scenario)
+			err = fmt.Errorf("unknown -scenario %q: use requests, resources, instances or gateway", *scenario)
 		}
 	}
 	if err != nil {
