@@ -7,7 +7,7 @@ BIN     := bin
 .PHONY: help build test lint bench bench-gateway run images clean
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 build: ## build mcpd, mcplocal and mcpctl into ./bin
 	go build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/mcpd ./cmd/mcplocal ./cmd/mcpctl

@@ -238,6 +238,33 @@ func pendingOf(ctx context.Context) *pending {
 	return p
 }
 
+// approxSize estimates the encoded size of a tool's answer from its
+// contents (base64 for binary data), without encoding it.
+func approxSize(res *mcp.CallToolResult) int64 {
+	n := int64(256)
+	for _, c := range res.Content {
+		switch c := c.(type) {
+		case *mcp.TextContent:
+			n += int64(len(c.Text))*2 + 64 // escapes may double it
+		case *mcp.ImageContent:
+			n += int64(len(c.Data))*4/3 + 128
+		case *mcp.AudioContent:
+			n += int64(len(c.Data))*4/3 + 128
+		case *mcp.EmbeddedResource:
+			if c.Resource != nil {
+				n += int64(len(c.Resource.Text))*2 + int64(len(c.Resource.Blob))*4/3 + 256
+			}
+		default:
+			n += 1 << 10
+		}
+	}
+	if res.StructuredContent != nil {
+		b, _ := json.Marshal(res.StructuredContent)
+		n += int64(len(b))
+	}
+	return n
+}
+
 func (v *view) toolHandler(r ref) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		start := time.Now()
@@ -280,8 +307,12 @@ func (g *Gateway) callTool(ctx context.Context, st *viewState, req *mcp.CallTool
 	if err != nil {
 		return nil, g.failure(callCtx, r.server, what, err)
 	}
-	if err := g.tooLarge(r.server, what, res); err != nil {
-		return nil, err
+	if approxSize(res) > g.cfg.MaxResponseBytes/2 {
+		// Near the limit: measure exactly (the estimate saves encoding
+		// every answer once more).
+		if err := g.tooLarge(r.server, what, res); err != nil {
+			return nil, err
+		}
 	}
 	return res, nil
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
@@ -143,4 +144,14 @@ func (d *TransportDialer) Close() {
 		}
 	}
 	d.stops.Wait()
+}
+
+// KeepAliveClient is an HTTP client for upstream MCP servers: it keeps up
+// to 128 idle connections per host, so concurrent calls to one server do
+// not dial again and again.
+func KeepAliveClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 128
+	return &http.Client{Transport: t}
 }

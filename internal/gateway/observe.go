@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -109,49 +108,67 @@ type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// countingReader is what counting returns: closing it closes both the
-// pipe (so the copying goroutine never blocks on a reader that left) and
-// the source (so it stops reading).
+// countingReader passes a source's bytes through as they are read and
+// counts the progress and log notifications among them, in the reading
+// goroutine: bytes are counted before the SDK sees them, so a
+// notification is counted before an answer that follows it is delivered.
+// Messages are one per line (a STDIO line, or an SSE "data:" line); a
+// line longer than maxCountedLine is not counted (notifications that
+// matter here are short).
 type countingReader struct {
-	*io.PipeReader
-	src io.Closer
+	src  io.ReadCloser
+	ta   *tally
+	line []byte // the current line so far, when a read split it
+	skip bool   // the current line outgrew maxCountedLine
 }
 
-func (c countingReader) Close() error {
-	c.PipeReader.Close()
-	return c.src.Close()
+const maxCountedLine = 64 << 10
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.src.Read(p)
+	c.scan(p[:n])
+	return n, err
+}
+
+func (c *countingReader) Close() error { return c.src.Close() }
+
+func (c *countingReader) scan(b []byte) {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			c.keep(b)
+			return
+		}
+		switch {
+		case c.skip:
+		case len(c.line) == 0:
+			c.ta.note(b[:i])
+		default:
+			c.keep(b[:i])
+			if !c.skip {
+				c.ta.note(c.line)
+			}
+		}
+		c.line, c.skip = c.line[:0], false
+		b = b[i+1:]
+	}
+}
+
+func (c *countingReader) keep(b []byte) {
+	if c.skip {
+		return
+	}
+	if len(c.line)+len(b) > maxCountedLine {
+		c.line, c.skip = c.line[:0], true
+		return
+	}
+	c.line = append(c.line, b...)
 }
 
 // counting returns a reader of r's bytes that counts the progress and log
-// notifications among them. Messages are one per line (a STDIO line, or
-// an SSE "data:" line).
+// notifications among them.
 func (ta *tally) counting(r io.ReadCloser) io.ReadCloser {
-	pr, pw := io.Pipe()
-	go func() {
-		br := bufio.NewReaderSize(r, 64<<10)
-		for {
-			line, err := br.ReadSlice('\n')
-			if len(line) > 0 {
-				ta.note(line)
-				if _, werr := pw.Write(line); werr != nil {
-					return
-				}
-			}
-			// A line longer than the buffer: the rest passes through
-			// (notifications that matter here are short).
-			for err == bufio.ErrBufferFull {
-				line, err = br.ReadSlice('\n')
-				if _, werr := pw.Write(line); werr != nil {
-					return
-				}
-			}
-			if err != nil {
-				pw.CloseWithError(err)
-				return
-			}
-		}
-	}()
-	return countingReader{PipeReader: pr, src: r}
+	return &countingReader{src: r, ta: ta}
 }
 
 var (

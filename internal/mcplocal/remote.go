@@ -100,7 +100,7 @@ func (s *remoteProjects) load(name string) (cached, bool) {
 // relayTransports opens transports to mcpd's per-server relay of one
 // project, with one bearer.
 func relayTransports(mcpdURL, project, token string) gateway.TransportFunc {
-	hc := &http.Client{Transport: bearerTransport{token: token, base: http.DefaultTransport}}
+	hc := &http.Client{Transport: bearerTransport{token: token, base: gateway.KeepAliveClient().Transport}}
 	return func(ctx context.Context, server string) (mcp.Transport, func(), error) {
 		endpoint := mcpdURL + "/api/v1/projects/" + url.PathEscape(project) + "/servers/" + url.PathEscape(server) + "/mcp"
 		return &mcp.StreamableClientTransport{Endpoint: endpoint, HTTPClient: hc, MaxRetries: 3}, nil, nil

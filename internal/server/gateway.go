@@ -189,10 +189,14 @@ func (d *instanceDialer) connectURL(ctx context.Context, server string) (mcp.Tra
 		return nil, nil, err
 	}
 	if spec.Transport == v1.TransportSSE {
-		return &mcp.SSEClientTransport{Endpoint: spec.URL}, nil, nil
+		return &mcp.SSEClientTransport{Endpoint: spec.URL, HTTPClient: upstreamHTTP}, nil, nil
 	}
-	return &mcp.StreamableClientTransport{Endpoint: spec.URL, MaxRetries: -1}, nil, nil
+	return &mcp.StreamableClientTransport{Endpoint: spec.URL, HTTPClient: upstreamHTTP, MaxRetries: -1}, nil, nil
 }
+
+// upstreamHTTP reaches URL servers: many calls at once to one server
+// keep their connections (http.DefaultClient keeps two idle per host).
+var upstreamHTTP = gateway.KeepAliveClient()
 
 // auditSink turns call events into audit events.
 type auditSink struct{ rec apiserver.AuditRecorder }
