@@ -252,7 +252,7 @@ func backupRun(ctx context.Context, o *BackupOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFile0600(o.Output, append(data, '\n')); err != nil {
+	if err := WriteFileAtomic(o.Output, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", o.Output, err)
 	}
 	fmt.Fprintf(o.F.IO.Out, "wrote %d objects (%d secrets, values encrypted) to %s\n", len(objs), len(values), o.Output)

@@ -243,7 +243,7 @@ func mergeClaudeFile(path, name string, entry claudeServer, holdsToken bool) (bo
 	if holdsToken {
 		perm = 0o600
 	}
-	if err := writeFileAtomic(target, out.Bytes(), perm); err != nil {
+	if err := WriteFileAtomic(target, out.Bytes(), perm); err != nil {
 		return false, fmt.Errorf("write %s: %w", path, err)
 	}
 	return replaced, nil
@@ -333,10 +333,10 @@ func marshalJSON(v any) ([]byte, error) {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
-// writeFileAtomic writes data to path through a temporary file in the same
+// WriteFileAtomic writes data to path through a temporary file in the same
 // directory renamed into place, so no reader sees half a file, with mode
 // perm.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
+func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
 	if err != nil {
 		return err

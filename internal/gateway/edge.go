@@ -684,10 +684,10 @@ func negotiated(v string) string {
 // loopback listener must name a loopback host (or an allowed one).
 func (e *Edge) checkHost(r *http.Request) error {
 	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	if !ok || local == nil || !isLoopback(local.String()) {
+	if !ok || local == nil || !IsLoopback(local.String()) {
 		return nil
 	}
-	if isLoopback(r.Host) || slices.Contains(e.cfg.AllowedHosts, hostOnly(r.Host)) {
+	if IsLoopback(r.Host) || slices.Contains(e.cfg.AllowedHosts, hostOnly(r.Host)) {
 		return nil
 	}
 	return fmt.Errorf("the Host header %q is not a loopback name, but this endpoint listens on loopback: a DNS-rebinding guard refuses it; add the name to %s if it is yours",
@@ -719,7 +719,9 @@ func hostOnly(hostport string) string {
 	return strings.Trim(hostport, "[]")
 }
 
-func isLoopback(hostport string) bool {
+// IsLoopback reports whether a host (with or without a port) is a
+// loopback name or address.
+func IsLoopback(hostport string) bool {
 	h := hostOnly(hostport)
 	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
 		return true

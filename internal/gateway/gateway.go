@@ -277,17 +277,6 @@ func (g *Gateway) Server(ctx context.Context, project string) (*mcp.Server, erro
 	return v.srv, nil
 }
 
-// Forget drops the cached configuration of project (after a write), so
-// the next request reads it again.
-func (g *Gateway) Forget(project string) {
-	g.mu.Lock()
-	v := g.views[project]
-	g.mu.Unlock()
-	if v != nil {
-		v.expireConfig()
-	}
-}
-
 // Close drops every view and closes the per-session upstreams.
 func (g *Gateway) Close() {
 	g.mu.Lock()

@@ -132,12 +132,6 @@ func (v *view) config(ctx context.Context) (*Project, error) {
 	return v.cfg, nil
 }
 
-func (v *view) expireConfig() {
-	v.cfgMu.Lock()
-	v.cfgAt = time.Time{}
-	v.cfgMu.Unlock()
-}
-
 // sync brings the registry up to date with the configuration and the
 // servers' lists (each cached); it changes nothing when neither changed.
 func (v *view) sync(ctx context.Context) *viewState {

@@ -8,7 +8,6 @@ package instance
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -490,7 +489,7 @@ var errSkip = errors.New("skip")
 // create inserts a new instance record of a server and starts its runner.
 func (m *Manager) create(ctx context.Context, serverName, runtime string) (v1.Instance, error) {
 	now := time.Now().UTC()
-	in := v1.Instance{ID: newID(), Server: serverName, Runtime: runtime, Node: m.cfg.Node, State: v1.InstancePending,
+	in := v1.Instance{ID: workload.NewID(), Server: serverName, Runtime: runtime, Node: m.cfg.Node, State: v1.InstancePending,
 		CreatedAt: now, UpdatedAt: now, Health: v1.InstanceHealth{Status: v1.HealthUnknown, AlertThreshold: m.cfg.Probe.Threshold}}
 	in.AddEvent(now, v1.EventNormal, "Created", "created on node "+m.cfg.Node)
 	if err := m.st.CreateInstance(ctx, in); err != nil {
@@ -536,14 +535,6 @@ func (m *Manager) markStopped(ctx context.Context, id, msg string) {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		m.log.Warn("cannot record an instance as stopped", "instance", id, "err", err)
 	}
-}
-
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 // ErrNotRunningHere: the instance is run by another mcpd replica, which

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mcpctl/mcpctl/internal/store"
+	"github.com/mcpctl/mcpctl/internal/workload"
 )
 
 func TestNotesAreSanitised(t *testing.T) {
@@ -16,7 +17,7 @@ func TestNotesAreSanitised(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	id := newID()
+	id := workload.NewID()
 	p, err := newLogPipe(t.Context(), id, st, slog.New(slog.DiscardHandler), 100, nil, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -112,7 +112,7 @@ func (m *Manager) Dedicated(ctx context.Context, serverName string, connect func
 		}
 		return cs, func() { cs.Close() }, nil
 	}
-	id := newID()
+	id := workload.NewID()
 	m.mu.Lock()
 	if m.ctx == nil || m.ctx.Err() != nil {
 		m.mu.Unlock()

@@ -123,7 +123,6 @@ func newLogger(w io.Writer) *slog.Logger {
 type engine struct {
 	gw     *gateway.Gateway
 	dialer *gateway.TransportDialer
-	rt     *process.Runtime // standalone only
 }
 
 func (e *engine) close() {
@@ -151,7 +150,7 @@ func standalone(file string, metrics *gateway.Metrics, audit gateway.AuditSink, 
 	}
 	d := gateway.NewTransportDialer(localTransports(fp, rt, log))
 	gw := gateway.New(gateway.Config{}, gateway.Deps{Projects: fp, Upstreams: d, Audit: audit, Metrics: metrics, Log: log})
-	return &engine{gw: gw, dialer: d, rt: rt}, fp, nil
+	return &engine{gw: gw, dialer: d}, fp, nil
 }
 
 // remote wires the engine to mcpd with one bearer.
@@ -168,7 +167,7 @@ func remote(mcpdURL, project, token string, metrics *gateway.Metrics, log *slog.
 	d.ConnectTimeout = 30 * time.Second
 	// mcpd audits each call at its relay; what mcplocal decides alone
 	// (a denied or unknown tool, a project prompt) is audited here.
-	gw := gateway.New(gateway.Config{}, gateway.Deps{Projects: &remoteProjects{api: api, cache: dir, log: log}, Upstreams: d,
+	gw := gateway.New(gateway.Config{}, gateway.Deps{Projects: &remoteProjects{api: api, cache: dir, log: log, saved: map[string]string{}}, Upstreams: d,
 		Audit: &jsonAudit{w: auditWriter()}, Metrics: metrics, Log: log})
 	return &engine{gw: gw, dialer: d}, nil
 }
@@ -302,7 +301,7 @@ func runServe(ctx context.Context, args []string, log *slog.Logger) error {
 		var auth gateway.Authenticator
 		if tok := os.Getenv("MCPLOCAL_TOKEN"); tok != "" {
 			auth = staticToken{token: tok}
-		} else if !isLoopbackHost(host) {
+		} else if !gateway.IsLoopback(host) {
 			log.Warn("listening beyond loopback without MCPLOCAL_TOKEN: anyone who reaches the port can call the servers", "host", host)
 		}
 		edge := gateway.NewEdge(edgeConfig(), eng.gw, auth, nil, log)
@@ -365,12 +364,4 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
-}
-
-func isLoopbackHost(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpctl/mcpctl/internal/cli"
 	"github.com/mcpctl/mcpctl/internal/gateway"
 	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
 	"github.com/mcpctl/mcpctl/pkg/client"
@@ -26,6 +27,9 @@ type remoteProjects struct {
 	api   *client.Client
 	cache string // directory; "" keeps nothing
 	log   *slog.Logger
+
+	mu    sync.Mutex
+	saved map[string]string // project → JSON last written
 }
 
 // cached is what the disk cache holds of a project.
@@ -66,8 +70,17 @@ func (s *remoteProjects) file(name string) string {
 	return filepath.Join(s.cache, "project-"+name+".json")
 }
 
+// save keeps p on disk when it changed since the last save (the source
+// is asked every second while the project is in use).
 func (s *remoteProjects) save(p *gateway.Project) {
 	if s.cache == "" {
+		return
+	}
+	key, _ := json.Marshal(p)
+	s.mu.Lock()
+	same := s.saved[p.Name] == string(key)
+	s.mu.Unlock()
+	if same {
 		return
 	}
 	b, err := json.Marshal(cached{Project: p, At: time.Now().UTC()})
@@ -75,14 +88,15 @@ func (s *remoteProjects) save(p *gateway.Project) {
 		err = os.MkdirAll(s.cache, 0o700)
 	}
 	if err == nil {
-		tmp := s.file(p.Name) + ".tmp"
-		if err = os.WriteFile(tmp, b, 0o600); err == nil {
-			err = os.Rename(tmp, s.file(p.Name))
-		}
+		err = cli.WriteFileAtomic(s.file(p.Name), b, 0o600)
 	}
 	if err != nil {
 		s.log.Debug("project not cached", "project", p.Name, "err", err)
+		return
 	}
+	s.mu.Lock()
+	s.saved[p.Name] = string(key)
+	s.mu.Unlock()
 }
 
 func (s *remoteProjects) load(name string) (cached, bool) {

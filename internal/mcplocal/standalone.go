@@ -2,7 +2,6 @@ package mcplocal
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -108,7 +107,7 @@ func localTransports(fp *fileProject, rt *process.Runtime, log *slog.Logger) gat
 			}
 			return &mcp.StreamableClientTransport{Endpoint: spec.URL, MaxRetries: -1}, nil, nil
 		}
-		id := newUUID()
+		id := workload.NewID()
 		env := map[string]string{}
 		for _, e := range spec.Env {
 			if e.Value != nil {
@@ -133,14 +132,6 @@ func localTransports(fp *fileProject, rt *process.Runtime, log *slog.Logger) gat
 		}
 		return t, stop, nil
 	}
-}
-
-func newUUID() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 // jsonAudit writes one JSON line per call.

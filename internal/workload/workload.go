@@ -2,7 +2,9 @@ package workload
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -171,4 +173,14 @@ type Runtime interface {
 func Detachable(rt Runtime) bool {
 	d, ok := rt.(interface{ Detachable() bool })
 	return ok && d.Detachable()
+}
+
+// NewID returns a random instance id (a UUID v4), what Spec.InstanceID
+// holds.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }

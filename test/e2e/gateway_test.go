@@ -106,10 +106,15 @@ func rpcPost(t *testing.T, url, tok string, hdr map[string]string, body string) 
 
 const initBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`
 
-// gatewayProject applies servers alpha and beta (the test server over
-// STDIO) and project demo merging them, beta's env tool denied.
-func gatewayProject(t *testing.T, a api, bin string) {
+// gatewayProject logs the CLI in to m (config in the returned directory)
+// and applies servers alpha and beta (the test server over STDIO) and
+// project demo merging them, beta's env tool denied; the api is the
+// admin's.
+func gatewayProject(t *testing.T, m *mcpd, bin string) (string, api) {
 	t.Helper()
+	cfg := t.TempDir()
+	cliLogin(t, cfg, m.URL)
+	a := api{t: t, base: m.URL, token: login(t, m.URL)}
 	applyJSON(t, a,
 		serverObj("alpha", map[string]any{"command": bin, "healthCheck": map[string]any{"interval": "2s"}}),
 		serverObj("beta", map[string]any{"command": bin, "healthCheck": map[string]any{"interval": "2s"}}),
@@ -118,6 +123,7 @@ func gatewayProject(t *testing.T, a api, bin string) {
 		map[string]any{"kind": "Project", "metadata": map[string]any{"name": "other"}, "spec": map[string]any{"servers": []string{"alpha"}}},
 		map[string]any{"kind": "Prompt", "metadata": map[string]any{"name": "hello", "project": "demo"}, "spec": map[string]any{"text": "Say hello."}},
 	)
+	return cfg, a
 }
 
 // TestGatewayEndToEnd drives mcpd's project endpoint with the go-sdk
@@ -127,10 +133,7 @@ func gatewayProject(t *testing.T, a api, bin string) {
 func TestGatewayEndToEnd(t *testing.T) {
 	bin := testbin.MCPServer(t)
 	instanceEngines(t, func(t *testing.T, m *mcpd) {
-		cfg := t.TempDir()
-		cliLogin(t, cfg, m.URL)
-		a := api{t: t, base: m.URL, token: login(t, m.URL)}
-		gatewayProject(t, a, bin)
+		cfg, a := gatewayProject(t, m, bin)
 		tok := rawToken(t, mcpctl(t, cfg, "", "create", "mcptoken", "ci", "-p", "demo", "--rbac", "clone", "-o", "json"))
 		url := m.URL + "/projects/demo/mcp"
 
@@ -266,10 +269,7 @@ func TestGatewayEndToEnd(t *testing.T) {
 func TestGatewayBadInputs(t *testing.T) {
 	bin := testbin.MCPServer(t)
 	m := startMcpd(t, "", append(instanceEnv, "MCPD_MCP_MAX_SESSIONS=5", "MCPD_MCP_CALL_TIMEOUT=2s")...)
-	cfg := t.TempDir()
-	cliLogin(t, cfg, m.URL)
-	a := api{t: t, base: m.URL, token: login(t, m.URL)}
-	gatewayProject(t, a, bin)
+	cfg, a := gatewayProject(t, m, bin)
 	tok := rawToken(t, mcpctl(t, cfg, "", "create", "mcptoken", "ci", "-p", "demo", "--rbac", "clone", "-o", "json"))
 	url := m.URL + "/projects/demo/mcp"
 
@@ -391,10 +391,7 @@ func TestGatewayBadInputs(t *testing.T) {
 func TestSharedStdioIsolation(t *testing.T) {
 	bin := testbin.MCPServer(t)
 	m := startMcpd(t, "", append(instanceEnv, "MCPD_MCP_RATE_LIMIT=off")...)
-	cfg := t.TempDir()
-	cliLogin(t, cfg, m.URL)
-	a := api{t: t, base: m.URL, token: login(t, m.URL)}
-	gatewayProject(t, a, bin)
+	cfg, _ := gatewayProject(t, m, bin)
 	tok := rawToken(t, mcpctl(t, cfg, "", "create", "mcptoken", "ci", "-p", "demo", "--rbac", "clone", "-o", "json"))
 	waitInstances(t, cfg, "alpha", "alpha running", running(1))
 	url := m.URL + "/projects/demo/mcp"

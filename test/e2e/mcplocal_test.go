@@ -90,10 +90,7 @@ func mcplocalServe(t *testing.T, env []string, args ...string) (string, func() s
 func TestMcplocalHTTPMode(t *testing.T) {
 	bin := testbin.MCPServer(t)
 	m := startMcpd(t, "", instanceEnv...)
-	cfg := t.TempDir()
-	cliLogin(t, cfg, m.URL)
-	a := api{t: t, base: m.URL, token: login(t, m.URL)}
-	gatewayProject(t, a, bin)
+	cfg, a := gatewayProject(t, m, bin)
 	// The binding the quick start gives: view on the project, nothing else.
 	tok := rawToken(t, mcpctl(t, cfg, "", "create", "mcptoken", "ci", "-p", "demo", "--bind", "role:view,resource:projects", "-o", "json"))
 	other := rawToken(t, mcpctl(t, cfg, "", "create", "mcptoken", "ci", "-p", "other", "--rbac", "clone", "-o", "json"))
@@ -153,10 +150,7 @@ func TestMcplocalStdio(t *testing.T) {
 	port := freePort(t)
 	env := append(instanceEnv, fmt.Sprintf("MCPD_LISTEN=127.0.0.1:%d", port))
 	m := startMcpd(t, dataDir, env...)
-	cfg := t.TempDir()
-	cliLogin(t, cfg, m.URL)
-	a := api{t: t, base: m.URL, token: login(t, m.URL)}
-	gatewayProject(t, a, bin)
+	cfg, _ := gatewayProject(t, m, bin)
 
 	cmd := exec.Command(filepath.Join(binDir, "mcplocal"), "stdio", "--project", "demo")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + cfg, "MCPCTL_CONFIG=" + filepath.Join(cfg, "config.yaml"), "MCPLOCAL_CACHE_DIR=" + t.TempDir()}

@@ -5,7 +5,6 @@ package workloadtest
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -36,13 +35,7 @@ type Fixture struct {
 }
 
 // NewID returns a random instance id (a UUID v4).
-func NewID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
-}
+func NewID() string { return workload.NewID() }
 
 // Log collects an instance's log lines for assertions.
 type Log struct {
