@@ -23,8 +23,13 @@ func PrincipalOf(extra *mcp.RequestExtra) Principal {
 
 // record counts a call and sends its audit event.
 func (g *Gateway) record(extra *mcp.RequestExtra, project string, r ref, method string, start time.Time, outcome string, denied bool, detail, session string) {
+	g.recordAs(PrincipalOf(extra), project, r, method, start, outcome, denied, detail, session)
+}
+
+// recordAs is record for a principal known already (the relay's).
+func (g *Gateway) recordAs(p Principal, project string, r ref, method string, start time.Time, outcome string, denied bool, detail, session string) {
 	d := time.Since(start)
 	g.metrics.observe(project, r.server, method, outcome, d)
-	g.audit.Record(CallEvent{Time: start, Principal: PrincipalOf(extra), Project: project, Server: r.server, Name: r.name,
+	g.audit.Record(CallEvent{Time: start, Principal: p, Project: project, Server: r.server, Name: r.name,
 		Method: method, Duration: d, Outcome: outcome, Denied: denied, Detail: detail, SessionID: session})
 }

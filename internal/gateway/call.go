@@ -136,6 +136,7 @@ func (g *Gateway) Release(ss *mcp.ServerSession) {
 		u.close()
 	}
 	g.dropSubscriptions(ss)
+	g.levels.Delete(ss)
 }
 
 // begin records a call in flight on l: its progress token and its
@@ -220,11 +221,16 @@ func (g *Gateway) tooLarge(server, what string, res any) error {
 	if err != nil {
 		return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("server %s answered %s with something that is not JSON: %v", server, what, err)}
 	}
-	if int64(len(b)) > g.cfg.MaxResponseBytes {
-		return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf(
-			"the answer of server %s to %s is %d bytes, over the gateway's limit of %d bytes; ask for less, or raise the limit", server, what, len(b), g.cfg.MaxResponseBytes)}
+	if n := int64(len(b)); n > g.cfg.MaxResponseBytes {
+		return g.overLimit(server, what, n)
 	}
 	return nil
+}
+
+// overLimit is the error of an answer of n bytes, over MaxResponseBytes.
+func (g *Gateway) overLimit(server, what string, n int64) error {
+	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf(
+		"the answer of server %s to %s is %d bytes, over the gateway's limit of %d bytes; ask for less, or raise the limit", server, what, n, g.cfg.MaxResponseBytes)}
 }
 
 // callKey carries the call in flight in the upstream call's context.

@@ -137,6 +137,8 @@ type edgeSession struct {
 	// drop says the record goes too when the session ends (a DELETE or
 	// idle expiry; not a shutdown, after which another replica resumes).
 	drop bool
+	// relayed cancels the relay's calls in flight, by request id.
+	relayed map[string]context.CancelCauseFunc
 }
 
 // NewEdge returns the HTTP front; auth nil lets everyone in as
@@ -208,7 +210,7 @@ func (e *Edge) ServeProject(w http.ResponseWriter, r *http.Request, project stri
 		e.versionError(w, r, version)
 		return
 	}
-	srv, err := e.gw.Server(r.Context(), project)
+	v, err := e.gw.view(r.Context(), project)
 	if err != nil {
 		if errors.Is(err, ErrNoProject) {
 			WriteError(w, http.StatusNotFound, "NOT_FOUND", fmt.Sprintf("project %q does not exist", project))
@@ -224,10 +226,10 @@ func (e *Edge) ServeProject(w http.ResponseWriter, r *http.Request, project stri
 	// the idle expiry bound them instead.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	if version >= StatelessVersion {
-		e.serveStateless(w, r, srv)
+		e.serveStateless(w, r, v.srv)
 		return
 	}
-	e.serveSession(w, r, project, srv, p, version)
+	e.serveSession(w, r, project, v, p, version)
 }
 
 // versionError refuses an unknown protocol version with the data the
@@ -326,7 +328,8 @@ func (s *sizeWatch) Flush() {
 	}
 }
 
-func (e *Edge) serveSession(w http.ResponseWriter, r *http.Request, project string, srv *mcp.Server, p Principal, version string) {
+func (e *Edge) serveSession(w http.ResponseWriter, r *http.Request, project string, v *view, p Principal, version string) {
+	srv := v.srv
 	id := r.Header.Get(headerSession)
 	if id == "" {
 		switch r.Method {
@@ -374,6 +377,9 @@ func (e *Edge) serveSession(w http.ResponseWriter, r *http.Request, project stri
 	}
 	s.begin()
 	defer e.end(s)
+	if r.Method == http.MethodPost && e.relay(w, r, v, s) {
+		return
+	}
 	e.serve(w, r, s.transport)
 }
 
@@ -489,6 +495,9 @@ func (e *Edge) open(ctx context.Context, id, project string, srv *mcp.Server, p 
 	s := &edgeSession{id: id, project: project, principal: p, transport: t, ss: ss, touched: time.Now(), used: time.Now()}
 	if state != nil && state.InitializeParams != nil {
 		s.version = negotiated(state.InitializeParams.ProtocolVersion)
+	}
+	if state != nil && state.LogLevel != "" {
+		e.gw.levels.Store(ss, struct{}{})
 	}
 	s.timer = time.AfterFunc(e.cfg.SessionIdle, func() { e.expire(s) })
 	e.mu.Lock()

@@ -221,6 +221,14 @@ type Gateway struct {
 	clients  sync.Map // server name → *mcp.Client (shared sessions)
 	pendings sync.Map // request state → *pending (stateless clients' calls waiting for input)
 	subs     *subscriptions
+	// levels holds the downstream sessions that set a log level.
+	levels sync.Map // *mcp.ServerSession → struct{}
+}
+
+// leveled says whether ss set a log level (its logs must be forwarded).
+func (g *Gateway) leveled(ss *mcp.ServerSession) bool {
+	_, ok := g.levels.Load(ss)
+	return ok
 }
 
 // New returns an engine.

@@ -33,6 +33,9 @@ type link struct {
 	// connection; handled those handled (see observe.go).
 	tally   atomic.Pointer[tally]
 	handled atomic.Int64
+	// http reaches the session without the SDK (relay.go); nil when it
+	// is not Streamable HTTP.
+	http atomic.Pointer[httpUpstream]
 }
 
 // call is one downstream request in flight upstream.

@@ -17,6 +17,9 @@ type Metrics struct {
 	Calls        *prometheus.CounterVec
 	CallDuration *prometheus.HistogramVec
 	Unattributed *prometheus.CounterVec
+	// Relayed counts the tools/call the relay served (relay.go), which
+	// Calls counts too.
+	Relayed prometheus.Counter
 
 	tallies sync.Map // tallyKey → *callTally, for /health
 }
@@ -43,9 +46,12 @@ func NewMetricsIn(reg prometheus.Registerer, namespace string) *Metrics {
 		Unattributed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "mcp_unattributed_total", Help: "Server requests refused and logs dropped on a shared session because several clients had calls in flight.",
 		}, []string{"server", "kind"}),
+		Relayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "mcp_relayed_calls_total", Help: "tools/call of session-era clients to shared Streamable HTTP servers forwarded as bytes, without the SDK's decoding (also counted in mcp_calls_total).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Sessions, m.Calls, m.CallDuration, m.Unattributed)
+		reg.MustRegister(m.Sessions, m.Calls, m.CallDuration, m.Unattributed, m.Relayed)
 	}
 	return m
 }

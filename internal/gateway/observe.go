@@ -52,11 +52,16 @@ func (g *Gateway) connect(ctx context.Context, server string, owner *mcp.ServerS
 		c.MaxLineLength = int(g.cfg.MaxResponseBytes) + 1<<20
 		t = &c
 	}
+	hu := httpUpstreamOf(t)
 	cs, err := client.Connect(ctx, observe(t, ta), opts)
 	if err != nil {
 		return nil, err
 	}
-	g.linkOf(cs, server, owner).tally.Store(ta)
+	l := g.linkOf(cs, server, owner)
+	l.tally.Store(ta)
+	if hu != nil {
+		l.http.Store(hu)
+	}
 	return cs, nil
 }
 

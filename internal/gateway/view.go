@@ -388,6 +388,9 @@ func (v *view) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 			res, err := next(ctx, method, req)
 			if err == nil {
 				if p, _ := req.GetParams().(*mcp.SetLoggingLevelParams); p != nil {
+					if ss, ok := req.GetSession().(*mcp.ServerSession); ok {
+						v.g.levels.Store(ss, struct{}{})
+					}
 					v.g.levelChanged(ctx, v, req.GetSession(), p.Level)
 				}
 			}

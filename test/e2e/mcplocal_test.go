@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -126,6 +127,17 @@ func TestMcplocalHTTPMode(t *testing.T) {
 	} {
 		if code, _, body := rpcPost(t, url, c.tok, nil, initBody); code != c.status || !strings.Contains(body, c.want) || !strings.Contains(body, `"jsonrpc":"2.0"`) {
 			t.Errorf("%s: %d %s", c.name, code, body)
+		}
+	}
+	// The session-era call went through mcplocal's relay (the denied one
+	// and the stateless era's through the SDK).
+	if resp, err := http.Get(base + "/metrics"); err != nil {
+		t.Error(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), "\nmcplocal_mcp_relayed_calls_total 1\n") {
+			t.Errorf("mcplocal /metrics: want mcplocal_mcp_relayed_calls_total 1 in\n%s", b)
 		}
 	}
 	// The calls were audited by mcpd, at the relay, under the token.
