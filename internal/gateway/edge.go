@@ -110,6 +110,7 @@ type Edge struct {
 
 	mu          sync.Mutex
 	sessions    map[string]*edgeSession
+	resuming    map[string]chan struct{} // session ids being resumed → closed when done
 	perSubject  map[string]int
 	stateless   map[*mcp.Server]http.Handler
 	lastSweep   time.Time
@@ -151,7 +152,7 @@ func NewEdge(cfg EdgeConfig, gw *Gateway, a Authenticator, st SessionStore, log 
 	events := mcp.NewMemoryEventStore(nil)
 	events.SetMaxBytes(32 << 20)
 	e := &Edge{cfg: cfg, gw: gw, auth: a, store: st, log: log, events: events,
-		sessions: map[string]*edgeSession{}, perSubject: map[string]int{}, stateless: map[*mcp.Server]http.Handler{}}
+		sessions: map[string]*edgeSession{}, resuming: map[string]chan struct{}{}, perSubject: map[string]int{}, stateless: map[*mcp.Server]http.Handler{}}
 	// The SDK hands each request the token info of its context; only its
 	// bearer middleware can put it there. The principal was found
 	// already: the verifier just returns it.
@@ -287,6 +288,13 @@ func (e *Edge) serveStateless(w http.ResponseWriter, r *http.Request, srv *mcp.S
 	e.statelessMu.Lock()
 	h := e.stateless[srv]
 	if h == nil {
+		// A new view's server: forget the handlers of views gone (a
+		// project deleted, or deleted and created again).
+		for old := range e.stateless {
+			if !e.gw.serving(old) {
+				delete(e.stateless, old)
+			}
+		}
 		h = e.withPrincipal(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{
 			Stateless: true, DisableLocalhostProtection: true, MaxRequestBodyBytes: -1, PropagateRequestCancellation: true,
 			Logger: slog.New(atLeast{e.log.Handler(), slog.LevelWarn}),
@@ -537,8 +545,28 @@ func (e *Edge) session(ctx context.Context, id, project string, srv *mcp.Server)
 		e.mu.Unlock()
 		return s, nil
 	}
+	if wait, busy := e.resuming[id]; busy {
+		// Another request resumes it just now: use what that one opens.
+		e.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.sessions[id], nil
+	}
+	done := make(chan struct{})
+	e.resuming[id] = done
 	e.perSubject[rec.Subject]++
 	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.resuming, id)
+		e.mu.Unlock()
+		close(done)
+	}()
 	p := Principal{Subject: rec.Subject}
 	s, err = e.open(ctx, id, project, srv, p, &mcp.ServerSessionState{InitializeParams: &init, InitializedParams: &mcp.InitializedParams{}, LogLevel: "info"})
 	if err != nil {

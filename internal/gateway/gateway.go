@@ -285,6 +285,18 @@ func (g *Gateway) Server(ctx context.Context, project string) (*mcp.Server, erro
 	return v.srv, nil
 }
 
+// serving says whether srv is the server of a current view.
+func (g *Gateway) serving(srv *mcp.Server) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, v := range g.views {
+		if v.srv == srv {
+			return true
+		}
+	}
+	return false
+}
+
 // Close drops every view and closes the per-session upstreams.
 func (g *Gateway) Close() {
 	g.mu.Lock()

@@ -91,6 +91,8 @@ type memStore struct {
 	mu   sync.Mutex
 	recs map[string]SessionRecord
 	put  chan string // ids, as they are written
+	// getDelay slows GetSession, as a database round trip does.
+	getDelay time.Duration
 }
 
 func newMemStore() *memStore {
@@ -109,6 +111,7 @@ func (s *memStore) PutSession(_ context.Context, rec SessionRecord) error {
 }
 
 func (s *memStore) GetSession(_ context.Context, id string) (SessionRecord, bool, error) {
+	time.Sleep(s.getDelay)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rec, ok := s.recs[id]
@@ -2030,5 +2033,103 @@ func TestSessionStore(t *testing.T) {
 			do(t, tc.hs, rawReq{bearer: "mallory", session: id, version: sessionEra, body: echoRequest("x")}).
 				wantRefusal(t, http.StatusForbidden, "FORBIDDEN", "belongs to another principal")
 		})
+	}
+}
+
+// Requests that reach a replica at once with a session it has not seen
+// resume the session once: one session, counted once for its principal.
+func TestConcurrentResume(t *testing.T) {
+	t.Parallel()
+	st := newMemStore()
+	h := newHarness(t, setup{auth: bearerAuth{}, store: st, edge: EdgeConfig{Node: "n1"}})
+	id := open(t, h.hs, "alice")
+	st.waitPut(t, id)
+	e2, hs2 := h.serve(t, EdgeConfig{Node: "n2"}, bearerAuth{}, st)
+	st.getDelay = 50 * time.Millisecond // every request reads the record before any resumes
+
+	const n = 8
+	var wg sync.WaitGroup
+	answers := make([]string, n)
+	for i := range n {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodPost, hs2.URL+"/mcp/p", strings.NewReader(strings.Replace(echoRequest(fmt.Sprintf("r%d", i)), `"id":3`, fmt.Sprintf(`"id":%d`, 10+i), 1)))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("Mcp-Session-Id", id)
+			req.Header.Set("Authorization", "Bearer alice")
+			resp, err := hs2.Client().Do(req)
+			if err != nil {
+				answers[i] = err.Error()
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			answers[i] = fmt.Sprintf("%d %s", resp.StatusCode, b)
+		})
+	}
+	wg.Wait()
+	for i, a := range answers {
+		if !strings.HasPrefix(a, "200 ") || !strings.Contains(a, fmt.Sprintf("a:r%d", i)) {
+			t.Errorf("request %d on the replica: %s", i, a)
+		}
+	}
+	if got := e2.Sessions()["p"]; got != 1 {
+		t.Errorf("the replica holds %d sessions of project p, want 1", got)
+	}
+	e2.mu.Lock()
+	held := e2.perSubject["User:alice"]
+	e2.mu.Unlock()
+	if held != 1 {
+		t.Errorf("the replica counts %d sessions of alice, want 1", held)
+	}
+}
+
+// switchProjects serves one project, or none.
+type switchProjects struct {
+	mu sync.Mutex
+	p  *Project
+}
+
+func (s *switchProjects) Project(_ context.Context, name string) (*Project, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.p == nil || s.p.Name != name {
+		return nil, fmt.Errorf("project %s: %w", name, ErrNoProject)
+	}
+	return s.p, nil
+}
+
+func (s *switchProjects) set(p *Project) {
+	s.mu.Lock()
+	s.p = p
+	s.mu.Unlock()
+}
+
+// A project deleted and created again gets a new view; the stateless
+// handler of the old one is dropped, not kept for ever.
+func TestStatelessHandlersOfGoneViews(t *testing.T) {
+	t.Parallel()
+	src := &switchProjects{p: &Project{Name: "p"}}
+	g := New(Config{ConfigTTL: time.Millisecond}, Deps{Projects: src, Upstreams: NewTransportDialer(nil)})
+	t.Cleanup(g.Close)
+	e, hs := serveEdge(t, NewEdge(EdgeConfig{}, g, nil, nil, nil))
+	handlers := func() int {
+		e.statelessMu.Lock()
+		defer e.statelessMu.Unlock()
+		return len(e.stateless)
+	}
+	for round := range 3 {
+		cs := client(t, hs, statelessEra, nil, "")
+		if _, err := cs.ListTools(testCtx(t), nil); err != nil {
+			t.Fatalf("round %d: tools/list: %v", round, err)
+		}
+		cs.Close()
+		if n := handlers(); n != 1 {
+			t.Errorf("round %d: %d stateless handlers, want 1", round, n)
+		}
+		src.set(nil)
+		time.Sleep(5 * time.Millisecond)
+		do(t, hs, rawReq{version: statelessEra, body: pingRequest}).wantRefusal(t, http.StatusNotFound, "NOT_FOUND", `project "p" does not exist`)
+		src.set(&Project{Name: "p"})
 	}
 }
