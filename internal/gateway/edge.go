@@ -505,7 +505,7 @@ func (e *Edge) open(ctx context.Context, id, project string, srv *mcp.Server, p 
 		s.version = negotiated(state.InitializeParams.ProtocolVersion)
 	}
 	if state != nil && state.LogLevel != "" {
-		e.gw.levels.Store(ss, struct{}{})
+		e.gw.levels.Store(ss, state.LogLevel)
 	}
 	s.timer = time.AfterFunc(e.cfg.SessionIdle, func() { e.expire(s) })
 	e.mu.Lock()

@@ -221,8 +221,11 @@ type Gateway struct {
 	clients  sync.Map // server name → *mcp.Client (shared sessions)
 	pendings sync.Map // request state → *pending (stateless clients' calls waiting for input)
 	subs     *subscriptions
-	// levels holds the downstream sessions that set a log level.
-	levels sync.Map // *mcp.ServerSession → struct{}
+	// levels holds the log level each downstream session set.
+	levels sync.Map // *mcp.ServerSession → mcp.LoggingLevel
+	// sharedLevels is the most verbose level asked of a server's shared
+	// sessions.
+	sharedLevels sync.Map // server → mcp.LoggingLevel
 }
 
 // leveled says whether ss set a log level (its logs must be forwarded).

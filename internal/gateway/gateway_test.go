@@ -1017,13 +1017,19 @@ func TestLogging(t *testing.T) {
 		for _, era := range eras {
 			t.Run(string(tr)+"/"+era, func(t *testing.T) {
 				t.Parallel()
-				logging(t, era, tr)
+				logging(t, era, tr, v1.SessionShared)
 			})
 		}
+		// A client's own upstream is dialed on its first call, after its
+		// setLevel: it is asked then.
+		t.Run(string(tr)+"/per-session", func(t *testing.T) {
+			t.Parallel()
+			logging(t, sessionEra, tr, v1.SessionPerSession)
+		})
 	}
 }
 
-func logging(t *testing.T, era string, tr upstreamTransport) {
+func logging(t *testing.T, era string, tr upstreamTransport, mode string) {
 	skipUpMetaBug(t, tr, era)
 	ctx := testCtx(t)
 	a := newUpstream("a")
@@ -1039,7 +1045,7 @@ func logging(t *testing.T, era string, tr upstreamTransport) {
 		}
 		return textResult("logged"), nil
 	})
-	h := newHarness(t, setup{upstreams: map[string]*mcp.Server{"a": a, "b": newUpstream("b")}, transport: tr})
+	h := newHarness(t, setup{upstreams: map[string]*mcp.Server{"a": a, "b": newUpstream("b")}, transport: tr, projects: staticProjects{"p": twoServers("__", mode)}})
 	logs := make(chan *mcp.LoggingMessageParams, 10)
 	cs := h.client(t, era, &mcp.ClientOptions{LoggingMessageHandler: func(_ context.Context, req *mcp.LoggingMessageRequest) {
 		logs <- req.Params

@@ -62,6 +62,7 @@ func (g *Gateway) connect(ctx context.Context, server string, owner *mcp.ServerS
 	if hu != nil {
 		l.http.Store(hu)
 	}
+	g.levelOnConnect(ctx, cs, l)
 	return cs, nil
 }
 

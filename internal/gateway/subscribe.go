@@ -128,13 +128,13 @@ func (g *Gateway) dropSubscriptions(ss *mcp.ServerSession) {
 var logRank = map[mcp.LoggingLevel]int{"debug": 0, "info": 1, "notice": 2, "warning": 3, "error": 4, "critical": 5, "alert": 6, "emergency": 7}
 
 // levelChanged asks the project's servers for logs at level (a client's
-// logging/setLevel): its own upstreams, and the shared ones.
+// logging/setLevel): its own upstreams, and every shared session of the
+// others (a server with several instances has one each). Sessions opened
+// later are asked when they connect (levelOnConnect).
 func (g *Gateway) levelChanged(ctx context.Context, v *view, session mcp.Session, level mcp.LoggingLevel) {
 	st := v.state.Load()
 	ss, _ := session.(*mcp.ServerSession)
 	for _, s := range st.cfg.Servers {
-		var cs *mcp.ClientSession
-		var l *link
 		if st.modes[s.Name] == v1.SessionPerSession {
 			g.mu.Lock()
 			u := g.owned[ss][s.Name]
@@ -143,18 +143,48 @@ func (g *Gateway) levelChanged(ctx context.Context, v *view, session mcp.Session
 				continue // asked when it is dialed
 			}
 			<-u.ready
-			if cs = u.cs; cs == nil {
-				continue
+			if u.cs != nil {
+				g.askLevel(ctx, u.cs, g.linkOf(u.cs, s.Name, ss), level)
 			}
-			l = g.linkOf(cs, s.Name, ss)
-		} else {
-			shared, err := g.dialer.Shared(ctx, s.Name)
-			if err != nil {
-				continue
-			}
-			cs, l = shared, g.linkOf(shared, s.Name, nil)
+			continue
 		}
-		g.askLevel(ctx, cs, l, level)
+		g.raiseSharedLevel(s.Name, level)
+		g.links.Range(func(k, l any) bool {
+			if l := l.(*link); l.server == s.Name && l.owner == nil {
+				g.askLevel(ctx, k.(*mcp.ClientSession), l, level)
+			}
+			return true
+		})
+	}
+}
+
+// raiseSharedLevel records the most verbose level a client asked of
+// server's shared sessions.
+func (g *Gateway) raiseSharedLevel(server string, level mcp.LoggingLevel) {
+	rank, known := logRank[level]
+	if !known {
+		return
+	}
+	for {
+		old, loaded := g.sharedLevels.LoadOrStore(server, level)
+		if !loaded || logRank[old.(mcp.LoggingLevel)] <= rank || g.sharedLevels.CompareAndSwap(server, old, level) {
+			return
+		}
+	}
+}
+
+// levelOnConnect asks a new upstream session for the level in force: its
+// owner's, or for a shared session the most verbose any client asked.
+func (g *Gateway) levelOnConnect(ctx context.Context, cs *mcp.ClientSession, l *link) {
+	var level any
+	var ok bool
+	if l.owner != nil {
+		level, ok = g.levels.Load(l.owner)
+	} else {
+		level, ok = g.sharedLevels.Load(l.server)
+	}
+	if ok && level.(mcp.LoggingLevel) != "" {
+		g.askLevel(ctx, cs, l, level.(mcp.LoggingLevel))
 	}
 }
 

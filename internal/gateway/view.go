@@ -389,7 +389,7 @@ func (v *view) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 			if err == nil {
 				if p, _ := req.GetParams().(*mcp.SetLoggingLevelParams); p != nil {
 					if ss, ok := req.GetSession().(*mcp.ServerSession); ok {
-						v.g.levels.Store(ss, struct{}{})
+						v.g.levels.Store(ss, p.Level)
 					}
 					v.g.levelChanged(ctx, v, req.GetSession(), p.Level)
 				}
