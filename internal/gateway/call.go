@@ -227,10 +227,15 @@ func (g *Gateway) tooLarge(server, what string, res any) error {
 	return nil
 }
 
-// overLimit is the error of an answer of n bytes, over MaxResponseBytes.
+// overLimit is the error of an answer of n bytes (-1: not read to its
+// end), over MaxResponseBytes.
 func (g *Gateway) overLimit(server, what string, n int64) error {
+	size := fmt.Sprintf("is %d bytes, over", n)
+	if n < 0 {
+		size = "is over"
+	}
 	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf(
-		"the answer of server %s to %s is %d bytes, over the gateway's limit of %d bytes; ask for less, or raise the limit", server, what, n, g.cfg.MaxResponseBytes)}
+		"the answer of server %s to %s %s the gateway's limit of %d bytes; ask for less, or raise the limit", server, what, size, g.cfg.MaxResponseBytes)}
 }
 
 // callKey carries the call in flight in the upstream call's context.

@@ -140,6 +140,8 @@ type edgeSession struct {
 	drop bool
 	// relayed cancels the relay's calls in flight, by request id.
 	relayed map[string]context.CancelCauseFunc
+	// streams counts the client's standalone GET streams open.
+	streams int
 }
 
 // NewEdge returns the HTTP front; auth nil lets everyone in as
@@ -388,6 +390,17 @@ func (e *Edge) serveSession(w http.ResponseWriter, r *http.Request, project stri
 	if r.Method == http.MethodPost && e.relay(w, r, v, s) {
 		return
 	}
+	if last := r.Header.Get("Last-Event-ID"); r.Method == http.MethodGet && (last == "" || strings.HasPrefix(last, "_")) {
+		// The standalone stream (the SDK numbers its events "_<n>").
+		s.mu.Lock()
+		s.streams++
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			s.streams--
+			s.mu.Unlock()
+		}()
+	}
 	e.serve(w, r, s.transport)
 }
 
@@ -628,6 +641,7 @@ func (e *Edge) expire(s *edgeSession) {
 // closed forgets a session that ended.
 func (e *Edge) closed(s *edgeSession) {
 	s.timer.Stop()
+	s.cancelAllRelayed()
 	e.mu.Lock()
 	if e.sessions[s.id] == s {
 		delete(e.sessions, s.id)

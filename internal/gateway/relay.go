@@ -33,13 +33,17 @@ import (
 // It keeps what the SDK path guarantees. It is taken only when nothing
 // has to be forwarded in the answer's stream: the client asked for no
 // progress and set no log level (the SDK would drop the server's logs
-// too). The server's own progress keeps the call alive; its sampling,
-// elicitation and roots requests are forwarded through the client's
-// session (they arrive on its GET stream) and answered upstream; its
-// list_changed and resources/updated notifications refresh the lists.
-// Anything else (a per-session or STDIO server, a name the view does not
-// list, an upstream it cannot reach) goes the SDK's way, which also
-// writes every error the relay would otherwise have to repeat.
+// too), and it holds its standalone GET stream open, which carries what
+// the server asks of it during the call (sampling, elicitation, roots:
+// forwarded through the client's session and answered upstream). The
+// server's progress keeps the call alive; its list_changed and
+// resources/updated notifications refresh the lists. The answer is plain
+// JSON, so there is no stream to resume: a client that disconnects does
+// not cancel the call (the spec: disconnection is not cancellation), its
+// notifications/cancelled does. Anything else (a per-session or STDIO
+// server, a name the view does not list, an upstream it cannot reach)
+// goes the SDK's way, which also writes every error the relay would
+// otherwise have to repeat.
 
 // httpUpstream is how the relay reaches a Streamable HTTP upstream
 // session: the endpoint and HTTP client its transport was given (the
@@ -47,6 +51,10 @@ import (
 type httpUpstream struct {
 	endpoint string
 	client   *http.Client
+	// retries bounds the resumptions of an answer stream that made no
+	// progress (the transport's MaxRetries: 5 by default, none when
+	// negative).
+	retries int
 }
 
 // httpUpstreamOf is the relay's handle on t, or nil when t is not plain
@@ -60,7 +68,14 @@ func httpUpstreamOf(t mcp.Transport) *httpUpstream {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &httpUpstream{endpoint: st.Endpoint, client: hc}
+	retries := st.MaxRetries
+	switch {
+	case retries == 0:
+		retries = 5
+	case retries < 0:
+		retries = 0
+	}
+	return &httpUpstream{endpoint: st.Endpoint, client: hc, retries: retries}
 }
 
 // upSession names an upstream session in the relay's requests.
@@ -117,15 +132,16 @@ func (e *Edge) relay(w http.ResponseWriter, r *http.Request, v *view, s *edgeSes
 	case "notifications/cancelled":
 		var p struct {
 			RequestID json.RawMessage `json:"requestId"`
+			Reason    string          `json:"reason"`
 		}
-		if msg.ID != nil || json.Unmarshal(msg.Params, &p) != nil || !s.cancelRelayed(p.RequestID) {
+		if msg.ID != nil || json.Unmarshal(msg.Params, &p) != nil || !s.cancelRelayed(p.RequestID, p.Reason) {
 			return false
 		}
 		w.WriteHeader(http.StatusAccepted)
 		return true
 	case "tools/call":
-		if len(msg.ID) == 0 || string(msg.ID) == "null" {
-			return false
+		if !plainID(msg.ID) || r.Header.Get("Last-Event-ID") != "" {
+			return false // the SDK refuses these
 		}
 		return e.relayCall(w, r, v, s, msg.ID, msg.Params)
 	}
@@ -143,10 +159,37 @@ func (e *Edge) relayCall(w http.ResponseWriter, r *http.Request, v *view, s *edg
 	if json.Unmarshal(raw, &p) != nil || p.Name == "" {
 		return false
 	}
-	if _, asked := p.Meta["progressToken"]; asked || s.ss.InitializeParams() == nil || g.leveled(s.ss) || !acceptsJSON(r) {
+	if _, asked := p.Meta["progressToken"]; asked || s.ss.InitializeParams() == nil || g.leveled(s.ss) || !acceptsJSON(r) || !s.streaming() {
 		return false
 	}
-	ctx := r.Context()
+	// Tracked at once, so that the client's notifications/cancelled
+	// reaches the call from here on; the client's connection does not
+	// bound it.
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
+	if !s.trackRelayed(id, cancel) {
+		cancel(nil)
+		writeAnswer(w, id, nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidRequest, Message: fmt.Sprintf("duplicate in-flight request ID %s", id)})
+		return true
+	}
+	release := func() {
+		cancel(nil)
+		s.untrackRelayed(id)
+	}
+	detached := false
+	defer func() {
+		if !detached {
+			release()
+		}
+	}()
+	// cancelled answers a call the client cancelled before it was sent,
+	// instead of handing it to the SDK, which would run it.
+	cancelled := func() bool {
+		if ctx.Err() == nil {
+			return false
+		}
+		writeAnswer(w, id, nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "the client cancelled the request"})
+		return true
+	}
 	st := v.state.Load()
 	if cfg, err := v.config(ctx); err == nil && cfg != st.cfg {
 		st = v.sync(ctx) // as the SDK path's middleware does
@@ -155,72 +198,135 @@ func (e *Edge) relayCall(w http.ResponseWriter, r *http.Request, v *view, s *edg
 	}
 	ref, ok := st.tools[p.Name]
 	if !ok || st.modes[ref.server] == v1.SessionPerSession {
-		return false
+		return cancelled()
 	}
 	cs, err := g.dialer.Shared(ctx, ref.server)
 	if err != nil {
-		return false
+		return cancelled()
 	}
 	l := g.linkOf(cs, ref.server, nil)
 	up := l.http.Load()
 	sess := sessionOf(cs)
 	if up == nil || sess.version == "" || sess.version >= StatelessVersion {
-		return false
+		return cancelled()
 	}
 
-	start := time.Now()
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	if !s.trackRelayed(id, cancel) {
-		return false // the same id twice in flight: the SDK says what is wrong
+	// The call runs on when the client hangs up; its answer is lost then
+	// (a JSON answer cannot be resumed), its audit is not.
+	principal, _ := r.Context().Value(principalCtx{}).(Principal)
+	answers := make(chan relayAnswer, 1)
+	detached = true
+	go func() {
+		defer release()
+		answers <- e.relayed(ctx, v, s, l, up, sess, ref, principal, p.Arguments, p.Meta)
+	}()
+	select {
+	case a := <-answers:
+		if a.fallback {
+			if a.cancelled {
+				writeAnswer(w, id, nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "the client cancelled the request"})
+				return true
+			}
+			return false
+		}
+		writeAnswer(w, id, a.result, a.rpcErr)
+	case <-r.Context().Done():
 	}
-	defer s.untrackRelayed(id)
+	return true
+}
+
+// relayAnswer is how a relayed call ended: fallback (nothing was sent;
+// cancelled says whether the client gave it up meanwhile), or the result
+// or error (a *jsonrpc.Error or its JSON) for the client.
+type relayAnswer struct {
+	fallback, cancelled bool
+	result              json.RawMessage
+	rpcErr              any
+}
+
+// relayed makes a relayed call and records it.
+func (e *Edge) relayed(ctx context.Context, v *view, s *edgeSession, l *link, up *httpUpstream, sess upSession, r ref, principal Principal, args json.RawMessage, meta map[string]json.RawMessage) relayAnswer {
+	g := e.gw
+	start := time.Now()
 	result, rpcErr, err := func() (json.RawMessage, json.RawMessage, error) {
 		c, callCtx, end := g.begin(ctx, l, s.ss, nil)
 		defer end()
-		result, rpcErr, err := g.relayTo(callCtx, up, sess, c, ref, p.Arguments, p.Meta)
+		result, rpcErr, err := g.relayTo(callCtx, up, sess, c, r, args, meta)
 		if err != nil && !errors.Is(err, errFallback) {
-			if callCtx.Err() != nil {
-				go up.cancelUpstream(sess, c.up, context.Cause(callCtx))
-			}
-			err = g.failure(callCtx, ref.server, "tool "+ref.name, err)
+			// Given up before the server answered: it may still be at
+			// work.
+			go up.cancelUpstream(sess, c.up, context.Cause(callCtx))
+			err = g.failure(callCtx, r.server, "tool "+r.name, err)
 		}
 		return result, rpcErr, err
 	}()
 	if errors.Is(err, errFallback) {
-		return false
+		return relayAnswer{fallback: true, cancelled: ctx.Err() != nil}
 	}
-
-	outcome, detail := OutcomeOK, argShape(p.Arguments)
-	out := append(append(append(make([]byte, 0, len(result)+len(id)+64), `{"jsonrpc":"2.0","id":`...), id...), ',')
+	outcome, detail := OutcomeOK, argShape(args)
+	a := relayAnswer{result: result}
 	switch {
 	case err != nil:
 		we := wireError(err)
-		outcome, detail = OutcomeError, we.Message
-		b, _ := json.Marshal(we)
-		out = append(append(out, `"error":`...), b...)
+		outcome, detail, a.rpcErr = OutcomeError, we.Message, we
 	case rpcErr != nil:
 		var we jsonrpc.Error
 		json.Unmarshal(rpcErr, &we)
-		outcome, detail = OutcomeError, we.Message
-		out = append(append(out, `"error":`...), rpcErr...)
-	default:
+		outcome, detail, a.rpcErr = OutcomeError, we.Message, rpcErr
+	case bytes.Contains(result, isErrorKey):
 		var flag struct {
 			IsError bool `json:"isError"`
 		}
 		if json.Unmarshal(result, &flag) == nil && flag.IsError {
 			outcome = OutcomeToolError
 		}
+	}
+	g.recordAs(principal, v.name, r, "tools/call", start, outcome, false, detail, s.id)
+	g.metrics.Relayed.Inc()
+	return a
+}
+
+var (
+	isErrorKey = []byte(`"isError"`)
+	contentKey = []byte(`"content"`)
+)
+
+// writeAnswer answers a relayed request: result, or rpcErr (a
+// *jsonrpc.Error or its JSON).
+func writeAnswer(w http.ResponseWriter, id, result json.RawMessage, rpcErr any) {
+	out := append(append(append(make([]byte, 0, len(result)+len(id)+64), `{"jsonrpc":"2.0","id":`...), id...), ',')
+	if rpcErr != nil {
+		b, ok := rpcErr.(json.RawMessage)
+		if !ok {
+			b, _ = json.Marshal(rpcErr)
+		}
+		out = append(append(out, `"error":`...), b...)
+	} else {
 		out = append(append(out, `"result":`...), result...)
 	}
 	out = append(out, "}\n"...)
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache, no-transform")
 	w.WriteHeader(http.StatusOK)
 	w.Write(out)
-	principal, _ := r.Context().Value(principalCtx{}).(Principal)
-	g.recordAs(principal, v.name, ref, "tools/call", start, outcome, false, detail, s.id)
-	g.metrics.Relayed.Inc()
-	return true
+}
+
+// plainID says whether a request id is one the relay echoes as it came:
+// a string or an integer.
+func plainID(id json.RawMessage) bool {
+	if len(id) == 0 {
+		return false
+	}
+	if id[0] == '"' {
+		return true
+	}
+	_, err := strconv.ParseInt(string(id), 10, 64)
+	return err == nil
+}
+
+// present says whether a raw field was sent with a value (null is none).
+func present(raw json.RawMessage) bool {
+	return len(raw) > 0 && string(raw) != "null"
 }
 
 // wireError is err as the JSON-RPC error the client gets.
@@ -248,6 +354,9 @@ func (g *Gateway) relayTo(ctx context.Context, up *httpUpstream, sess upSession,
 		}
 	}
 	meta["progressToken"] = json.RawMessage(strconv.Quote(c.up))
+	if !present(args) {
+		args = json.RawMessage("{}") // as the SDK's client sends
+	}
 	body, err := json.Marshal(struct {
 		JSONRPC string `json:"jsonrpc"`
 		ID      string `json:"id"`
@@ -256,7 +365,7 @@ func (g *Gateway) relayTo(ctx context.Context, up *httpUpstream, sess upSession,
 	}{"2.0", c.up, "tools/call", struct {
 		Meta      map[string]json.RawMessage `json:"_meta"`
 		Name      string                     `json:"name"`
-		Arguments json.RawMessage            `json:"arguments,omitempty"`
+		Arguments json.RawMessage            `json:"arguments"`
 	}{meta, r.name, args}})
 	if err != nil {
 		return nil, nil, fmt.Errorf("the arguments are not JSON: %w", err)
@@ -269,35 +378,97 @@ func (g *Gateway) relayTo(ctx context.Context, up *httpUpstream, sess upSession,
 		return nil, nil, err
 	}
 	rd := &answerReader{g: g, up: up, sess: sess, c: c, server: r.server, what: "tool " + r.name, id: strconv.Quote(c.up)}
-	for resumes := 0; ; resumes++ {
+	// A stream that ends or breaks before the answer is resumed where it
+	// stopped, as the SDK's client does: up to the transport's retries
+	// in a row without a new event.
+	seen, failures := "", 0
+	for {
 		final, err := rd.read(ctx, resp)
-		resp.Body.Close()
-		if err != nil || final != nil {
-			if final != nil {
-				result, rpcErr = final.Result, final.Error
-				if n := int64(len(result)); n > g.cfg.MaxResponseBytes {
-					return nil, nil, g.overLimit(r.server, "tool "+r.name, n)
-				}
+		if final != nil {
+			drain(resp.Body)
+			if present(final.Error) {
+				return nil, final.Error, nil
 			}
-			return result, rpcErr, err
+			if n := int64(len(final.Result)); n > g.cfg.MaxResponseBytes {
+				return nil, nil, g.overLimit(r.server, "tool "+r.name, n)
+			}
+			return normalResult(final.Result), nil, nil
 		}
-		// The server ended the stream before answering: resume it where
-		// it stopped, as the SDK client would.
-		if rd.lastID == "" || resumes == 3 {
-			return nil, nil, fmt.Errorf("server %s ended its answer stream without answering", r.server)
-		}
-		select {
-		case <-time.After(rd.retry):
-		case <-ctx.Done():
+		resp.Body.Close()
+		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
-		if resp, err = up.send(ctx, sess, http.MethodGet, nil, rd.lastID); err != nil {
+		if _, fatal := errors.AsType[*jsonrpc.Error](err); fatal {
 			return nil, nil, err
+		}
+		why := "ended its answer stream without answering"
+		if err != nil {
+			why = fmt.Sprintf("broke its answer stream (%v)", err)
+		}
+		if rd.lastID == "" {
+			return nil, nil, fmt.Errorf("server %s %s", r.server, why)
+		}
+		if rd.lastID != seen {
+			seen, failures = rd.lastID, 0
+		}
+		for {
+			if failures++; failures > up.retries {
+				return nil, nil, fmt.Errorf("server %s %s, and resuming it failed %d times", r.server, why, up.retries)
+			}
+			delay := rd.retry
+			if delay == 0 {
+				delay = min(100*time.Millisecond<<(failures-1), 5*time.Second)
+			}
+			select {
+			case <-time.After(delay):
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			}
+			if resp, err = up.send(ctx, sess, http.MethodGet, nil, rd.lastID); err == nil {
+				break
+			}
+			if _, fatal := errors.AsType[*jsonrpc.Error](err); fatal || ctx.Err() != nil {
+				return nil, nil, err
+			}
 		}
 	}
 }
 
-// send makes one request on cs's upstream session.
+// normalResult is a tool's result as the SDK path would answer it: with
+// content, even when the server sent none.
+func normalResult(res json.RawMessage) json.RawMessage {
+	if !present(res) {
+		return json.RawMessage(`{"content":[]}`)
+	}
+	if res[0] == '{' && !bytes.Contains(res, contentKey) {
+		rest := bytes.TrimSpace(res[1:])
+		sep := ","
+		if len(rest) > 0 && rest[0] == '}' {
+			sep = ""
+		}
+		return append(append([]byte(`{"content":[]`), sep...), rest...)
+	}
+	return res
+}
+
+// drain reads what is left of an answer (an event stream's end) so that
+// its connection can serve the next request, for a moment at most.
+func drain(body io.ReadCloser) {
+	done := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(100 * time.Millisecond):
+	}
+	body.Close()
+	<-done
+}
+
+// send makes one request on an upstream session. A refusal that carries
+// a JSON-RPC error is returned as that error.
 func (u *httpUpstream) send(ctx context.Context, sess upSession, method string, body []byte, lastEvent string) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
@@ -333,9 +504,14 @@ func (u *httpUpstream) send(ctx context.Context, sess upSession, method string, 
 		return nil, errFallback
 	}
 	if resp.StatusCode/100 != 2 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
-		return nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
+		var m message
+		var we jsonrpc.Error
+		if json.Unmarshal(b, &m) == nil && present(m.Error) && json.Unmarshal(m.Error, &we) == nil && we.Message != "" {
+			return nil, &we
+		}
+		return nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(b[:min(len(b), 512)])))
 	}
 	return resp, nil
 }
@@ -348,18 +524,28 @@ func (u *httpUpstream) notify(sess upSession, body []byte) error {
 	if err != nil {
 		return err
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-	return resp.Body.Close()
+	drain(resp.Body)
+	return nil
 }
+
+// clientCancel is the cause of a call the client cancelled.
+type clientCancel struct{ reason string }
+
+func (c *clientCancel) Error() string { return "the client cancelled the request" }
 
 // cancelUpstream tells the server a relayed request was given up.
 func (u *httpUpstream) cancelUpstream(sess upSession, id string, why error) {
-	reason := "the client cancelled the request"
-	if errors.Is(why, errCallTimeout) {
+	reason := "the gateway gave up waiting for the answer"
+	if cc, ok := errors.AsType[*clientCancel](why); ok {
+		reason = cc.reason
+	} else if errors.Is(why, errCallTimeout) {
 		reason = "the gateway's call timeout passed with no progress"
 	}
-	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": "notifications/cancelled",
-		"params": map[string]any{"requestId": id, "reason": reason}})
+	params := map[string]any{"requestId": id}
+	if reason != "" {
+		params["reason"] = reason
+	}
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params})
 	u.notify(sess, body)
 }
 
@@ -379,7 +565,8 @@ type answerReader struct {
 }
 
 // read reads one response body: the final answer, or nil when the
-// stream ended before it.
+// stream ended before it. A *jsonrpc.Error is final: the answer is
+// refused.
 func (a *answerReader) read(ctx context.Context, resp *http.Response) (*message, error) {
 	limit := a.g.cfg.MaxResponseBytes + 64<<10
 	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
@@ -388,36 +575,43 @@ func (a *answerReader) read(ctx context.Context, resp *http.Response) (*message,
 			return nil, err
 		}
 		if int64(len(b)) > limit {
-			return nil, a.g.overLimit(a.server, a.what, int64(len(b)))
+			return nil, a.g.overLimit(a.server, a.what, -1)
 		}
 		if len(bytes.TrimSpace(b)) == 0 {
-			return nil, fmt.Errorf("server %s answered with an empty body", a.server)
+			return nil, a.notRPC("an empty body")
 		}
-		return a.handle(ctx, b)
+		return a.handle(b)
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 4<<10), int(limit))
 	var data []byte
+	event := ""
 	for sc.Scan() {
 		line := sc.Bytes()
 		if len(line) == 0 {
-			if len(data) > 0 {
-				final, err := a.handle(ctx, data)
+			// The SDK's client reads "message" events (the default).
+			if len(data) > 0 && (event == "" || event == "message") {
+				final, err := a.handle(data)
 				if final != nil || err != nil {
 					return final, err
 				}
 			}
-			data = data[:0]
+			data, event = data[:0], ""
 			continue
 		}
 		field, value, _ := bytes.Cut(line, []byte(":"))
 		value = bytes.TrimPrefix(value, []byte(" "))
 		switch string(field) {
 		case "data":
+			if int64(len(data)+len(value)) > limit {
+				return nil, a.g.overLimit(a.server, a.what, -1)
+			}
 			if len(data) > 0 {
 				data = append(data, '\n')
 			}
 			data = append(data, value...)
+		case "event":
+			event = string(value)
 		case "id":
 			a.lastID = string(value)
 		case "retry":
@@ -428,32 +622,30 @@ func (a *answerReader) read(ctx context.Context, resp *http.Response) (*message,
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, a.g.overLimit(a.server, a.what, limit)
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, a.g.overLimit(a.server, a.what, -1)
 		}
 		return nil, err
 	}
-	if len(data) > 0 {
-		return a.handle(ctx, data)
+	if len(data) > 0 && (event == "" || event == "message") {
+		return a.handle(data)
 	}
 	return nil, nil
 }
 
+func (a *answerReader) notRPC(what string) error {
+	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("server %s answered %s with %s, not JSON-RPC", a.server, a.what, what)}
+}
+
 // handle takes one message of the answer: the answer itself is returned;
 // what the server sends before it is dealt with here.
-func (a *answerReader) handle(ctx context.Context, b []byte) (*message, error) {
+func (a *answerReader) handle(b []byte) (*message, error) {
 	var m message
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("server %s sent something that is not JSON-RPC: %v", a.server, err)
+		return nil, a.notRPC(fmt.Sprintf("something else (%v)", err))
 	}
 	switch {
 	case m.Method == "":
 		if string(m.ID) == a.id {
-			if m.Result == nil && m.Error == nil {
-				m.Result = json.RawMessage("{}")
-			}
 			return &m, nil
 		}
 	case m.ID == nil:
@@ -553,12 +745,28 @@ func (s *edgeSession) untrackRelayed(id json.RawMessage) {
 
 // cancelRelayed cancels the relayed call of a request id, if one is in
 // flight.
-func (s *edgeSession) cancelRelayed(id json.RawMessage) bool {
+func (s *edgeSession) cancelRelayed(id json.RawMessage, reason string) bool {
 	s.mu.Lock()
 	cancel := s.relayed[string(id)]
 	s.mu.Unlock()
 	if cancel != nil {
-		cancel(context.Canceled)
+		cancel(&clientCancel{reason: reason})
 	}
 	return cancel != nil
+}
+
+// cancelAllRelayed cancels the relayed calls of a session that ended.
+func (s *edgeSession) cancelAllRelayed() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, cancel := range s.relayed {
+		cancel(&clientCancel{reason: "the client's session ended"})
+	}
+}
+
+// streaming says whether the client holds its standalone stream open.
+func (s *edgeSession) streaming() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.streams > 0
 }

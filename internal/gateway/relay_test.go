@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -251,37 +252,237 @@ func TestRelayForwardsServerRequests(t *testing.T) {
 	}
 }
 
-// An upstream that ends its event stream before answering is resumed
-// with Last-Event-ID, as the SDK client does (a hand-written server: the
-// go-sdk's does not close streams on its own).
+// relayAgainst relays one call to a hand-written upstream (the go-sdk's
+// server never closes or breaks a stream on its own) and returns what
+// relayTo returned.
+func relayAgainst(t *testing.T, h http.HandlerFunc) (result, rpcErr json.RawMessage, err error) {
+	t.Helper()
+	up := httptest.NewServer(h)
+	t.Cleanup(up.Close)
+	g := New(Config{}, Deps{})
+	u := &httpUpstream{endpoint: up.URL, client: up.Client(), retries: 2}
+	c := &call{up: "mcpctl-r", touch: func() {}}
+	return g.relayTo(t.Context(), u, upSession{id: "sess-1", version: UpstreamProtocolVersion}, c, ref{"s", "t"}, nil, nil)
+}
+
+const (
+	sseProgress = "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":\"mcpctl-r\",\"progress\":1}}\n\n"
+	sseAnswer   = "data: {\"jsonrpc\":\"2.0\",\"id\":\"mcpctl-r\",\"result\":{\"content\":[]}}\n\n"
+)
+
+func sse(w http.ResponseWriter, events ...string) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	for _, e := range events {
+		io.WriteString(w, e)
+	}
+}
+
+// An upstream that ends its event stream before answering, or breaks
+// it, is resumed with Last-Event-ID, as the SDK client does; the count
+// of tries starts again whenever the stream moved on.
 func TestRelayResumesStream(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	var gets []string
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.Method {
-		case http.MethodPost:
-			w.Header().Set("Content-Type", "text/event-stream")
-			io.WriteString(w, "id: s1_0\nretry: 10\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":\"x\",\"progress\":1}}\n\n")
-		case http.MethodGet:
-			mu.Lock()
-			gets = append(gets, r.Header.Get("Last-Event-ID")+" "+r.Header.Get(headerSession))
-			mu.Unlock()
-			w.Header().Set("Content-Type", "text/event-stream")
-			io.WriteString(w, "id: s1_1\ndata: {\"jsonrpc\":\"2.0\",\"id\":\"mcpctl-r\",\"result\":{\"content\":[]}}\n\n")
+	result, rpcErr, err := relayAgainst(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Method == http.MethodPost {
+			var body map[string]any
+			json.NewDecoder(r.Body).Decode(&body)
+			if args := body["params"].(map[string]any)["arguments"]; fmt.Sprint(args) != "map[]" {
+				t.Errorf("arguments sent %v, want {} (the client sent none)", args)
+			}
+			sse(w, "id: s1_0\nretry: 10\n"+sseProgress)
+			return
 		}
-	}))
-	defer up.Close()
-	g := New(Config{}, Deps{})
-	u := &httpUpstream{endpoint: up.URL, client: up.Client()}
-	c := &call{up: "mcpctl-r", touch: func() {}}
-	result, rpcErr, err := g.relayTo(t.Context(), u, upSession{id: "sess-1", version: UpstreamProtocolVersion}, c, ref{"s", "t"}, nil, nil)
+		gets = append(gets, r.Header.Get("Last-Event-ID")+" "+r.Header.Get(headerSession))
+		n := len(gets)
+		switch {
+		case n <= 4: // closes with progress, more times than the retries
+			sse(w, fmt.Sprintf("id: s1_%d\n", n)+sseProgress)
+		case n == 5: // breaks without progress
+			sse(w, ": partial")
+			panic(http.ErrAbortHandler)
+		default:
+			sse(w, "event: ping\ndata: {}\n\n", "id: s1_9\n"+sseAnswer)
+		}
+	})
 	if err != nil || rpcErr != nil || string(result) != `{"content":[]}` {
 		t.Fatalf("relayTo = %s, %s, %v; want the result of the resumed stream", result, rpcErr, err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(gets) != 1 || gets[0] != "s1_0 sess-1" {
-		t.Errorf("resumptions %q, want one from s1_0 on session sess-1", gets)
+	want := []string{"s1_0 sess-1", "s1_1 sess-1", "s1_2 sess-1", "s1_3 sess-1", "s1_4 sess-1", "s1_4 sess-1"}
+	if fmt.Sprint(gets) != fmt.Sprint(want) {
+		t.Errorf("resumptions %q, want %q", gets, want)
+	}
+}
+
+func TestRelayGivesUpResuming(t *testing.T) {
+	t.Parallel()
+	_, _, err := relayAgainst(t, func(w http.ResponseWriter, r *http.Request) {
+		sse(w, "id: s1_0\n"+sseProgress) // and never anything new
+	})
+	if err == nil || !strings.Contains(err.Error(), "server s ended its answer stream without answering, and resuming it failed 2 times") {
+		t.Errorf("relayTo: %v, want it to give up after 2 tries", err)
+	}
+	_, _, err = relayAgainst(t, func(w http.ResponseWriter, r *http.Request) { sse(w, sseProgress) })
+	if err == nil || !strings.Contains(err.Error(), "ended its answer stream without answering") {
+		t.Errorf("relayTo of a stream with no event ids: %v, want an error", err)
+	}
+}
+
+func TestRelayAnswers(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, contentType, body string
+		status                  int
+		result, rpcErr, err     string
+	}{
+		{name: "JSON answer", body: `{"jsonrpc":"2.0","id":"mcpctl-r","result":{"content":[{"type":"text","text":"x"}]}}`,
+			result: `{"content":[{"type":"text","text":"x"}]}`},
+		{name: "null error beside a result", body: `{"jsonrpc":"2.0","id":"mcpctl-r","result":{"content":[]},"error":null}`, result: `{"content":[]}`},
+		{name: "null result", body: `{"jsonrpc":"2.0","id":"mcpctl-r","result":null}`, result: `{"content":[]}`},
+		{name: "no content", body: `{"jsonrpc":"2.0","id":"mcpctl-r","result":{"isError":true}}`, result: `{"content":[],"isError":true}`},
+		{name: "empty result", body: `{"jsonrpc":"2.0","id":"mcpctl-r","result":{}}`, result: `{"content":[]}`},
+		{name: "JSON-RPC error", body: `{"jsonrpc":"2.0","id":"mcpctl-r","error":{"code":-32602,"message":"bad"}}`, rpcErr: `{"code":-32602,"message":"bad"}`},
+		{name: "refusal with a JSON-RPC error", status: http.StatusForbidden,
+			body: `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"token of another project","data":{"status":403}}}`,
+			err:  "token of another project"},
+		{name: "refusal in plain text", status: http.StatusBadGateway, body: "upstream down", err: "HTTP 502: upstream down"},
+		{name: "not JSON-RPC", body: `<html>`, err: "server s answered tool t with something else"},
+		{name: "empty body", body: ` `, err: "server s answered tool t with an empty body, not JSON-RPC"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			result, rpcErr, err := relayAgainst(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if tc.status != 0 {
+					w.WriteHeader(tc.status)
+				}
+				io.WriteString(w, tc.body)
+			})
+			if string(result) != tc.result || string(rpcErr) != tc.rpcErr || (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+				t.Errorf("relayTo = %s, %s, %v; want %s, %s, %q", result, rpcErr, err, tc.result, tc.rpcErr, tc.err)
+			}
+		})
+	}
+}
+
+// holdingUpstream is server a with a tool hold that waits for release,
+// reporting "cancelled" or "finished" on seen.
+func holdingUpstream(release <-chan struct{}, seen chan<- string) *mcp.Server {
+	a := newUpstream("a")
+	a.AddTool(&mcp.Tool{Name: "hold", InputSchema: objectSchema}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		select {
+		case <-ctx.Done():
+			seen <- "cancelled"
+		case <-release:
+			seen <- "finished"
+		}
+		return textResult("held"), nil
+	})
+	return a
+}
+
+// rawCall posts a tools/call with id on cs's session of h.
+func rawCall(ctx context.Context, h *harness, cs *mcp.ClientSession, id int, tool string) (int, string, error) {
+	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":%q,"arguments":{}}}`, id, tool)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.hs.URL+"/mcp/p", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set(headerSession, cs.ID())
+	req.Header.Set(headerVersion, sessionEra)
+	resp, err := h.hs.Client().Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// A client that disconnects has not cancelled its call (spec: transports,
+// disconnection): the call runs to its end and is audited.
+func TestRelayDisconnectIsNotCancel(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	release, seen := make(chan struct{}), make(chan string, 2)
+	h := relayHarness(t, setup{upstreams: map[string]*mcp.Server{"a": holdingUpstream(release, seen), "b": newUpstream("b")}})
+	cs := h.client(t, sessionEra, nil)
+	callText(ctx, t, cs, "a__echo", map[string]any{"text": "warm"}) // the GET stream is open by now
+
+	rctx, hangUp := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := rawCall(rctx, h, cs, 41, "a__hold")
+		done <- err
+	}()
+	eventually(t, "the call in flight", func() bool { return h.g.linkCalls("a") == 1 })
+	hangUp()
+	recv(t, done, "the client's end")
+	select {
+	case s := <-seen:
+		t.Fatalf("the server saw %s when the client hung up", s)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	if s := recv(t, seen, "the call's end"); s != "finished" {
+		t.Errorf("the server saw %s, want finished", s)
+	}
+	eventually(t, "the audit of the call", func() bool {
+		for _, e := range h.audit.all() {
+			if e.Name == "hold" && e.Outcome == OutcomeOK {
+				return true
+			}
+		}
+		return false
+	})
+	if n := relayed(h.g); n != 2 {
+		t.Errorf("relayed %d calls, want 2", n)
+	}
+}
+
+func TestRelayDuplicateID(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	release, seen := make(chan struct{}), make(chan string, 2)
+	h := relayHarness(t, setup{upstreams: map[string]*mcp.Server{"a": holdingUpstream(release, seen), "b": newUpstream("b")}})
+	cs := h.client(t, sessionEra, nil)
+	callText(ctx, t, cs, "a__echo", map[string]any{"text": "warm"})
+	first := make(chan string, 1)
+	go func() {
+		_, body, err := rawCall(ctx, h, cs, 7, "a__hold")
+		first <- fmt.Sprint(body, err)
+	}()
+	eventually(t, "the call in flight", func() bool { return h.g.linkCalls("a") == 1 })
+	status, body, err := rawCall(ctx, h, cs, 7, "a__echo")
+	if err != nil || status != http.StatusOK || !strings.Contains(body, `"code":-32600`) || !strings.Contains(body, "duplicate in-flight request ID 7") {
+		t.Errorf("the same id again: %d %s %v, want -32600 naming the duplicate", status, body, err)
+	}
+	close(release)
+	if got := recv(t, first, "the first call's answer"); !strings.Contains(got, `"id":7,"result"`) || !strings.Contains(got, "held") {
+		t.Errorf("the first call answered %s", got)
+	}
+}
+
+// Without a standalone stream, what the server asks during a call has no
+// way to the client but the call's own stream: the SDK path serves it.
+func TestRelayNeedsTheStandaloneStream(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	h := relayHarness(t, setup{})
+	tr := &mcp.StreamableClientTransport{Endpoint: h.hs.URL + "/mcp/p", HTTPClient: h.hs.Client(), MaxRetries: -1, DisableStandaloneSSE: true}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "no-get", Version: "1"}, nil).Connect(ctx, tr, &mcp.ClientSessionOptions{ProtocolVersion: sessionEra})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if got := callText(ctx, t, cs, "a__echo", map[string]any{"text": "x"}); got != "a:x" {
+		t.Errorf("a__echo = %q", got)
+	}
+	if n := relayed(h.g); n != 0 {
+		t.Errorf("relayed %d calls of a client with no standalone stream", n)
 	}
 }
