@@ -1215,20 +1215,28 @@ func samplingUpstream() *mcp.Server {
 	return a
 }
 
+// sampleAndElicit has a client c1 of h call a__sample and a__elicit of
+// samplingUpstream, which ask it for sampling and elicitation.
+func sampleAndElicit(ctx context.Context, t *testing.T, h *harness) *samplingClient {
+	t.Helper()
+	c := &samplingClient{name: "c1"}
+	cs := h.client(t, sessionEra, c.options())
+	if got := callText(ctx, t, cs, "a__sample", map[string]any{}); got != "sampled: answer-from-c1" {
+		t.Errorf("a__sample = %q", got)
+	}
+	if got := callText(ctx, t, cs, "a__elicit", map[string]any{}); got != "elicited: accept c1" {
+		t.Errorf("a__elicit = %q", got)
+	}
+	return c
+}
+
 func TestSamplingAndElicitation(t *testing.T) {
 	t.Parallel()
 	t.Run("forwarded", func(t *testing.T) {
 		t.Parallel()
 		ctx := testCtx(t)
 		h := newHarness(t, setup{upstreams: map[string]*mcp.Server{"a": samplingUpstream(), "b": newUpstream("b")}})
-		c := &samplingClient{name: "c1"}
-		cs := h.client(t, sessionEra, c.options())
-		if got := callText(ctx, t, cs, "a__sample", map[string]any{}); got != "sampled: answer-from-c1" {
-			t.Errorf("a__sample = %q", got)
-		}
-		if got := callText(ctx, t, cs, "a__elicit", map[string]any{}); got != "elicited: accept c1" {
-			t.Errorf("a__elicit = %q", got)
-		}
+		c := sampleAndElicit(ctx, t, h)
 		if diff := cmp.Diff([]string{"question from a", "your name?"}, c.asked()); diff != "" {
 			t.Errorf("requests the client got (-want +got):\n%s", diff)
 		}

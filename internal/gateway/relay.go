@@ -94,6 +94,8 @@ func sessionOf(cs *mcp.ClientSession) upSession {
 var errFallback = errors.New("relay: not sent")
 
 var (
+	jsonrpcKey      = []byte(`"jsonrpc"`)
+	methodKey       = []byte(`"method"`)
 	toolsCallMethod = []byte(`"tools/call"`)
 	cancelledMethod = []byte(`"notifications/cancelled"`)
 )
@@ -125,8 +127,8 @@ func (e *Edge) relay(w http.ResponseWriter, r *http.Request, v *view, s *edgeSes
 		return false
 	}
 	var msg message
-	if json.Unmarshal(body, &msg) != nil || msg.JSONRPC != "2.0" {
-		return false
+	if json.Unmarshal(body, &msg) != nil || msg.JSONRPC != "2.0" || !bytes.Contains(body, jsonrpcKey) || !bytes.Contains(body, methodKey) {
+		return false // (encoding/json matches keys in any case; the SDK does not)
 	}
 	switch msg.Method {
 	case "notifications/cancelled":
