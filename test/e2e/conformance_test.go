@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -82,14 +83,16 @@ func runConformance(t *testing.T, node, cli, url string, args ...string) map[str
 		if err := json.Unmarshal(b, &cs); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
-		scenario := filepath.Base(filepath.Dir(f))
-		if i := strings.LastIndex(scenario, "-20"); i > 0 {
-			scenario = scenario[:i] // drop the timestamp
-		}
+		// Drop the run's timestamp ("-2026-11-26T22-32-10-203Z": a
+		// milliseconds field can start with "20" too).
+		scenario := runStamp.ReplaceAllString(filepath.Base(filepath.Dir(f)), "")
 		got[strings.TrimPrefix(scenario, "server-")] = cs
 	}
 	return got
 }
+
+// runStamp is the timestamp the suite appends to a scenario's directory.
+var runStamp = regexp.MustCompile(`-\d{4}-\d{2}-\d{2}T[\d-]+Z?$`)
 
 func tail(s string, n int) string {
 	if len(s) > n {
