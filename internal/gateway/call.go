@@ -279,7 +279,7 @@ func approxSize(res *mcp.CallToolResult) int64 {
 func (v *view) toolHandler(r ref) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		start := time.Now()
-		res, input, err := inRounds(ctx, v.g, req.Session, req.Extra, req.Params.RequestState, req.Params.InputResponses,
+		res, input, err := inRounds(ctx, v.g, req.Session, req.Extra, req.ClientCapabilities(), req.Params.RequestState, req.Params.InputResponses,
 			func(ctx context.Context) (*mcp.CallToolResult, error) {
 				return v.g.callTool(ctx, v.state.Load(), req, r)
 			},
@@ -346,7 +346,7 @@ func (v *view) promptHandler(r ref) mcp.PromptHandler {
 			}
 			return res, v.g.tooLarge(r.server, what, res)
 		}
-		res, input, err := inRounds(ctx, v.g, req.Session, req.Extra, req.Params.RequestState, req.Params.InputResponses, get,
+		res, input, err := inRounds(ctx, v.g, req.Session, req.Extra, req.ClientCapabilities(), req.Params.RequestState, req.Params.InputResponses, get,
 			func(in mcp.InputRequestMap, state string) *mcp.GetPromptResult {
 				return &mcp.GetPromptResult{InputRequests: in, RequestState: state}
 			})

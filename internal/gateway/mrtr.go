@@ -5,6 +5,7 @@ package gateway
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -44,6 +45,11 @@ type pending struct {
 	cancel  context.CancelFunc
 	timer   *time.Timer
 	keys    atomic.Uint64
+	// caps are the capabilities the client declared (its first
+	// request's _meta); refused carries an error for a request of the
+	// server the client cannot answer.
+	caps    *mcp.ClientCapabilities
+	refused chan error
 
 	mu   sync.Mutex
 	open map[string]*ask // asked of the client, not yet answered
@@ -93,12 +99,13 @@ func (p *pending) inputRequest(ctx context.Context, req mcp.InputRequest) (mcp.I
 // call so that the upstream's requests come back here), a retry carries
 // the responses to the call that waits. It returns the call's result, or
 // the input requests to answer and the state to send back with them.
-func (g *Gateway) roundTrip(ctx context.Context, extra *mcp.RequestExtra, state string, responses mcp.InputResponseMap,
+func (g *Gateway) roundTrip(ctx context.Context, extra *mcp.RequestExtra, caps *mcp.ClientCapabilities, state string, responses mcp.InputResponseMap,
 	start func(ctx context.Context, p *pending) (mcp.Result, error)) (mcp.Result, mcp.InputRequestMap, string, error) {
 	subject := PrincipalOf(extra).Subject
 	var p *pending
 	if state == "" {
-		p = &pending{id: rand.Text(), subject: subject, asks: make(chan *ask), done: make(chan roundResult, 1), open: map[string]*ask{}}
+		p = &pending{id: rand.Text(), subject: subject, asks: make(chan *ask), done: make(chan roundResult, 1), open: map[string]*ask{},
+			caps: caps, refused: make(chan error, 1)}
 		cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		p.cancel = cancel
 		p.timer = time.AfterFunc(pendingIdle, func() { g.dropPending(p) })
@@ -137,6 +144,9 @@ func (g *Gateway) awaitRound(ctx context.Context, p *pending) (mcp.Result, mcp.I
 		case r := <-p.done:
 			g.dropPending(p)
 			return r.res, nil, "", r.err
+		case err := <-p.refused:
+			g.dropPending(p)
+			return nil, nil, "", err
 		case a := <-p.asks:
 			p.mu.Lock()
 			p.open[a.key] = a
@@ -168,13 +178,13 @@ func (g *Gateway) awaitRound(ctx context.Context, p *pending) (mcp.Result, mcp.I
 // for a stateless one through roundTrip, so that the server's requests
 // become input requests (input is then true and the answer asks for
 // them with ask).
-func inRounds[R mcp.Result](ctx context.Context, g *Gateway, session mcp.Session, extra *mcp.RequestExtra, state string, responses mcp.InputResponseMap,
+func inRounds[R mcp.Result](ctx context.Context, g *Gateway, session mcp.Session, extra *mcp.RequestExtra, caps *mcp.ClientCapabilities, state string, responses mcp.InputResponseMap,
 	run func(context.Context) (R, error), ask func(mcp.InputRequestMap, string) R) (res R, input bool, err error) {
 	if !stateless(session) {
 		res, err = run(ctx)
 		return res, false, err
 	}
-	out, inputs, next, err := g.roundTrip(ctx, extra, state, responses, func(ctx context.Context, p *pending) (mcp.Result, error) {
+	out, inputs, next, err := g.roundTrip(ctx, extra, caps, state, responses, func(ctx context.Context, p *pending) (mcp.Result, error) {
 		return run(context.WithValue(ctx, pendingKey{}, p))
 	})
 	if inputs != nil {
@@ -200,6 +210,14 @@ func forClient[R mcp.InputResponse](ctx context.Context, c *call, req mcp.InputR
 	if c == nil || c.mrtr == nil {
 		return direct()
 	}
+	if err := c.mrtr.lacks(c.link.server, req); err != nil {
+		// The client's call fails with it; the server hears it too.
+		select {
+		case c.mrtr.refused <- err:
+		default:
+		}
+		return zero, err
+	}
 	resp, err := c.mrtr.inputRequest(ctx, req)
 	if err != nil {
 		return zero, err
@@ -224,4 +242,34 @@ func fromWithTools(r *mcp.CreateMessageWithToolsResult) *mcp.CreateMessageResult
 		out.Content = r.Content[0]
 	}
 	return out
+}
+
+// lacks is the error for a request of server's the stateless client of p
+// did not declare the capability for (SEP-2575: the server must not rely
+// on it), or nil.
+func (p *pending) lacks(server string, req mcp.InputRequest) error {
+	if p.caps == nil {
+		return nil
+	}
+	var name string
+	switch req.(type) {
+	case *mcp.ElicitParams:
+		if p.caps.Elicitation == nil {
+			name = "elicitation"
+		}
+	case *mcp.CreateMessageParams, *mcp.CreateMessageWithToolsParams:
+		if p.caps.Sampling == nil {
+			name = "sampling"
+		}
+	case *mcp.ListRootsParams:
+		if p.caps.RootsV2 == nil {
+			name = "roots"
+		}
+	}
+	if name == "" {
+		return nil
+	}
+	data, _ := json.Marshal(map[string]any{"requiredCapabilities": map[string]any{name: map[string]any{}}})
+	return &jsonrpc.Error{Code: mcp.CodeMissingRequiredClientCapabilities, Data: data, Message: fmt.Sprintf(
+		"server %s needs the client's %s capability for this call, and the request's _meta (%sclientCapabilities) does not declare it", server, name, protocolMeta)}
 }
