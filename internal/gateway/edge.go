@@ -142,6 +142,8 @@ type edgeSession struct {
 	relayed map[string]context.CancelCauseFunc
 	// streams counts the client's standalone GET streams open.
 	streams int
+	// gone: the session ended; the relay takes no more calls of it.
+	gone bool
 }
 
 // NewEdge returns the HTTP front; auth nil lets everyone in as
@@ -567,8 +569,13 @@ func (e *Edge) session(ctx context.Context, id, project string, srv *mcp.Server)
 			return nil, ctx.Err()
 		}
 		e.mu.Lock()
-		defer e.mu.Unlock()
-		return e.sessions[id], nil
+		s := e.sessions[id]
+		e.mu.Unlock()
+		if s == nil {
+			// The other request's resumption failed: not "no such session".
+			return nil, errors.New("resuming the session failed")
+		}
+		return s, nil
 	}
 	done := make(chan struct{})
 	e.resuming[id] = done

@@ -50,6 +50,10 @@ type pending struct {
 	// server the client cannot answer.
 	caps    *mcp.ClientCapabilities
 	refused chan error
+	// gone is closed when the call is dropped: whatever waits on it
+	// (another retry with the same state) stops.
+	gone     chan struct{}
+	dropOnce sync.Once
 
 	mu   sync.Mutex
 	open map[string]*ask // asked of the client, not yet answered
@@ -85,12 +89,16 @@ func (p *pending) inputRequest(ctx context.Context, req mcp.InputRequest) (mcp.I
 	case p.asks <- a:
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-p.gone:
+		return nil, errors.New("the client's call ended")
 	}
 	select {
 	case r := <-a.reply:
 		return r, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-p.gone:
+		return nil, errors.New("the client's call ended")
 	}
 }
 
@@ -105,7 +113,7 @@ func (g *Gateway) roundTrip(ctx context.Context, extra *mcp.RequestExtra, caps *
 	var p *pending
 	if state == "" {
 		p = &pending{id: rand.Text(), subject: subject, asks: make(chan *ask), done: make(chan roundResult, 1), open: map[string]*ask{},
-			caps: caps, refused: make(chan error, 1)}
+			caps: caps, refused: make(chan error, 1), gone: make(chan struct{})}
 		cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		p.cancel = cancel
 		p.timer = time.AfterFunc(pendingIdle, func() { g.dropPending(p) })
@@ -143,10 +151,19 @@ func (g *Gateway) awaitRound(ctx context.Context, p *pending) (mcp.Result, mcp.I
 		select {
 		case r := <-p.done:
 			g.dropPending(p)
+			select {
+			case err := <-p.refused:
+				// The server went on without the input; the client still
+				// hears what it lacked.
+				return nil, nil, "", err
+			default:
+			}
 			return r.res, nil, "", r.err
 		case err := <-p.refused:
 			g.dropPending(p)
 			return nil, nil, "", err
+		case <-p.gone:
+			return nil, nil, "", &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "the call waiting under this requestState ended (another request with the same state took its answer, or it expired); call again without it"}
 		case a := <-p.asks:
 			p.mu.Lock()
 			p.open[a.key] = a
@@ -199,6 +216,7 @@ func (g *Gateway) dropPending(p *pending) {
 	g.pendings.Delete(p.id)
 	p.timer.Stop()
 	p.cancel()
+	p.dropOnce.Do(func() { close(p.gone) })
 }
 
 // forClient sends a server's request to the client of call c: as a

@@ -168,9 +168,12 @@ func (e *Edge) relayCall(w http.ResponseWriter, r *http.Request, v *view, s *edg
 	// reaches the call from here on; the client's connection does not
 	// bound it.
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
-	if !s.trackRelayed(id, cancel) {
+	if ok, gone := s.trackRelayed(id, cancel); !ok {
 		cancel(nil)
-		writeAnswer(w, id, nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidRequest, Message: fmt.Sprintf("duplicate in-flight request ID %s", id)})
+		if gone {
+			return false // the SDK answers for a closed session
+		}
+		writeAnswerStatus(w, http.StatusBadRequest, id, nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidRequest, Message: fmt.Sprintf("duplicate in-flight request ID %s", id)})
 		return true
 	}
 	release := func() {
@@ -218,9 +221,16 @@ func (e *Edge) relayCall(w http.ResponseWriter, r *http.Request, v *view, s *edg
 	principal, _ := r.Context().Value(principalCtx{}).(Principal)
 	answers := make(chan relayAnswer, 1)
 	detached = true
+	// The call keeps its session busy (no idle expiry, no eviction) and
+	// the edge waits for it when it closes.
+	s.begin()
+	e.wg.Add(1)
 	go func() {
-		defer release()
-		answers <- e.relayed(ctx, v, s, l, up, sess, ref, principal, p.Arguments, p.Meta)
+		defer e.wg.Done()
+		defer e.end(s)
+		a := e.relayed(ctx, v, s, l, up, sess, ref, principal, p.Arguments, p.Meta)
+		release() // before the client hears the answer and may reuse the id
+		answers <- a
 	}()
 	select {
 	case a := <-answers:
@@ -288,14 +298,15 @@ func (e *Edge) relayed(ctx context.Context, v *view, s *edgeSession, l *link, up
 	return a
 }
 
-var (
-	isErrorKey = []byte(`"isError"`)
-	contentKey = []byte(`"content"`)
-)
+var isErrorKey = []byte(`"isError"`)
 
 // writeAnswer answers a relayed request: result, or rpcErr (a
 // *jsonrpc.Error or its JSON).
 func writeAnswer(w http.ResponseWriter, id, result json.RawMessage, rpcErr any) {
+	writeAnswerStatus(w, http.StatusOK, id, result, rpcErr)
+}
+
+func writeAnswerStatus(w http.ResponseWriter, status int, id, result json.RawMessage, rpcErr any) {
 	out := append(append(append(make([]byte, 0, len(result)+len(id)+64), `{"jsonrpc":"2.0","id":`...), id...), ',')
 	if rpcErr != nil {
 		b, ok := rpcErr.(json.RawMessage)
@@ -309,7 +320,7 @@ func writeAnswer(w http.ResponseWriter, id, result json.RawMessage, rpcErr any) 
 	out = append(out, "}\n"...)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-cache, no-transform")
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(status)
 	w.Write(out)
 }
 
@@ -429,28 +440,46 @@ func (g *Gateway) relayTo(ctx context.Context, up *httpUpstream, sess upSession,
 			if resp, err = up.send(ctx, sess, http.MethodGet, nil, rd.lastID); err == nil {
 				break
 			}
-			if _, fatal := errors.AsType[*jsonrpc.Error](err); fatal || ctx.Err() != nil {
-				return nil, nil, err
+			hs, refused := errors.AsType[*httpStatus](err)
+			if _, fatal := errors.AsType[*jsonrpc.Error](err); fatal || ctx.Err() != nil || refused && hs.code/100 == 4 {
+				return nil, nil, fmt.Errorf("server %s %s, and refused its resumption: %w", r.server, why, err)
 			}
+			why += fmt.Sprintf("; resuming: %v", err)
 		}
 	}
 }
 
 // normalResult is a tool's result as the SDK path would answer it: with
-// content, even when the server sent none.
+// content, even when the server sent none or null.
 func normalResult(res json.RawMessage) json.RawMessage {
 	if !present(res) {
 		return json.RawMessage(`{"content":[]}`)
 	}
-	if res[0] == '{' && !bytes.Contains(res, contentKey) {
-		rest := bytes.TrimSpace(res[1:])
-		sep := ","
-		if len(rest) > 0 && rest[0] == '}' {
-			sep = ""
-		}
-		return append(append([]byte(`{"content":[]`), sep...), rest...)
+	var top struct {
+		Content presence `json:"content"`
 	}
-	return res
+	if res[0] != '{' || json.Unmarshal(res, &top) != nil || top.Content.set && !top.Content.null {
+		return res
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(res, &fields) != nil {
+		return res
+	}
+	fields["content"] = json.RawMessage("[]")
+	out, err := json.Marshal(fields)
+	if err != nil {
+		return res
+	}
+	return out
+}
+
+// presence notes whether a field was sent, and whether as null, without
+// keeping its value.
+type presence struct{ set, null bool }
+
+func (p *presence) UnmarshalJSON(b []byte) error {
+	p.set, p.null = true, string(b) == "null"
+	return nil
 }
 
 // drain reads what is left of an answer (an event stream's end) so that
@@ -513,10 +542,18 @@ func (u *httpUpstream) send(ctx context.Context, sess upSession, method string, 
 		if json.Unmarshal(b, &m) == nil && present(m.Error) && json.Unmarshal(m.Error, &we) == nil && we.Message != "" {
 			return nil, &we
 		}
-		return nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(b[:min(len(b), 512)])))
+		return nil, &httpStatus{code: resp.StatusCode, body: strings.TrimSpace(string(b[:min(len(b), 512)]))}
 	}
 	return resp, nil
 }
+
+// httpStatus is a refusal with no JSON-RPC error in it.
+type httpStatus struct {
+	code int
+	body string
+}
+
+func (h *httpStatus) Error() string { return fmt.Sprintf("HTTP %d: %s", h.code, h.body) }
 
 // notify sends a notification or a response upstream (answered 202).
 func (u *httpUpstream) notify(sess upSession, body []byte) error {
@@ -587,22 +624,27 @@ func (a *answerReader) read(ctx context.Context, resp *http.Response) (*message,
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 4<<10), int(limit))
 	var data []byte
-	event := ""
+	event, id := "", ""
 	for sc.Scan() {
 		line := sc.Bytes()
 		if len(line) == 0 {
-			// The SDK's client reads "message" events (the default).
+			// An event counts once whole: only then is its id where a
+			// resumption starts. The SDK's client reads "message" events
+			// (the default).
+			if id != "" {
+				a.lastID = id
+			}
 			if len(data) > 0 && (event == "" || event == "message") {
 				final, err := a.handle(data)
 				if final != nil || err != nil {
 					return final, err
 				}
 			}
-			data, event = data[:0], ""
+			data, event, id = data[:0], "", ""
 			continue
 		}
 		field, value, _ := bytes.Cut(line, []byte(":"))
-		value = bytes.TrimPrefix(value, []byte(" "))
+		value = bytes.TrimSpace(value)
 		switch string(field) {
 		case "data":
 			if int64(len(data)+len(value)) > limit {
@@ -615,7 +657,7 @@ func (a *answerReader) read(ctx context.Context, resp *http.Response) (*message,
 		case "event":
 			event = string(value)
 		case "id":
-			a.lastID = string(value)
+			id = string(value)
 		case "retry":
 			if ms, err := strconv.Atoi(string(value)); err == nil && ms >= 0 {
 				a.retry = min(time.Duration(ms)*time.Millisecond, 5*time.Second)
@@ -628,9 +670,7 @@ func (a *answerReader) read(ctx context.Context, resp *http.Response) (*message,
 		}
 		return nil, err
 	}
-	if len(data) > 0 && (event == "" || event == "message") {
-		return a.handle(data)
-	}
+	// (A last event with no blank line after it is not whole.)
 	return nil, nil
 }
 
@@ -726,17 +766,20 @@ func (g *Gateway) answerUpstream(up *httpUpstream, sess upSession, c *call, serv
 
 // trackRelayed records a relayed call by the client's request id, so
 // that the client's notifications/cancelled reaches it.
-func (s *edgeSession) trackRelayed(id json.RawMessage, cancel context.CancelCauseFunc) bool {
+func (s *edgeSession) trackRelayed(id json.RawMessage, cancel context.CancelCauseFunc) (ok, gone bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.gone {
+		return false, true
+	}
 	if _, dup := s.relayed[string(id)]; dup {
-		return false
+		return false, false
 	}
 	if s.relayed == nil {
 		s.relayed = map[string]context.CancelCauseFunc{}
 	}
 	s.relayed[string(id)] = cancel
-	return true
+	return true, false
 }
 
 func (s *edgeSession) untrackRelayed(id json.RawMessage) {
@@ -761,6 +804,7 @@ func (s *edgeSession) cancelRelayed(id json.RawMessage, reason string) bool {
 func (s *edgeSession) cancelAllRelayed() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.gone = true
 	for _, cancel := range s.relayed {
 		cancel(&clientCancel{reason: "the client's session ended"})
 	}

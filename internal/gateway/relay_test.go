@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -314,6 +315,69 @@ func TestRelayResumesStream(t *testing.T) {
 	}
 }
 
+// An event counts once whole: a stream cut inside one resumes from the
+// event before it, so the cut event (here the answer) comes again.
+func TestRelayResumesFromWholeEvents(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var gets []string
+	result, _, err := relayAgainst(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			sse(w, "id: s1_0\n"+sseProgress, "id: s1_1\ndata: {\"jsonrpc\":\"2.0\",\"id\":\"mcpctl-r\",")
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler)
+		}
+		mu.Lock()
+		gets = append(gets, r.Header.Get("Last-Event-ID"))
+		mu.Unlock()
+		sse(w, "id: s1_1\n"+sseAnswer)
+	})
+	if err != nil || string(result) != `{"content":[]}` {
+		t.Fatalf("relayTo = %s, %v; want the answer sent again", result, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(gets) != "[s1_0]" {
+		t.Errorf("resumed from %q, want s1_0 (s1_1 never arrived whole)", gets)
+	}
+}
+
+// A resumption the server refuses (the session is gone) ends the call at
+// once, naming both.
+func TestRelayResumptionRefused(t *testing.T) {
+	t.Parallel()
+	var gets atomic.Int32
+	_, _, err := relayAgainst(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			sse(w, "id: s1_0\n"+sseProgress)
+			return
+		}
+		gets.Add(1)
+		http.Error(w, "session not found", http.StatusNotFound)
+	})
+	if err == nil || !strings.Contains(err.Error(), "server s ended its answer stream without answering, and refused its resumption: HTTP 404: session not found") || gets.Load() != 1 {
+		t.Errorf("relayTo after %d resumptions: %v, want one refused", gets.Load(), err)
+	}
+}
+
+// A session that ended takes no more relayed calls (the SDK answers for
+// it), and its calls in flight are cancelled.
+func TestRelayedCallsOfAnEndedSession(t *testing.T) {
+	s := &edgeSession{}
+	var cause error
+	ctx, cancel := context.WithCancelCause(context.Background())
+	if ok, gone := s.trackRelayed(json.RawMessage("1"), cancel); !ok || gone {
+		t.Fatalf("track on a live session: %v %v", ok, gone)
+	}
+	s.cancelAllRelayed()
+	if cause = context.Cause(ctx); cause == nil || !strings.Contains(fmt.Sprint(cause.(*clientCancel).reason), "session ended") {
+		t.Errorf("cause of the call in flight: %v", cause)
+	}
+	if ok, gone := s.trackRelayed(json.RawMessage("2"), func(error) {}); ok || !gone {
+		t.Errorf("track on an ended session: %v %v, want refused as gone", ok, gone)
+	}
+}
+
 func TestRelayGivesUpResuming(t *testing.T) {
 	t.Parallel()
 	_, _, err := relayAgainst(t, func(w http.ResponseWriter, r *http.Request) {
@@ -341,6 +405,9 @@ func TestRelayAnswers(t *testing.T) {
 		{name: "null result", body: `{"jsonrpc":"2.0","id":"mcpctl-r","result":null}`, result: `{"content":[]}`},
 		{name: "no content", body: `{"jsonrpc":"2.0","id":"mcpctl-r","result":{"isError":true}}`, result: `{"content":[],"isError":true}`},
 		{name: "empty result", body: `{"jsonrpc":"2.0","id":"mcpctl-r","result":{}}`, result: `{"content":[]}`},
+		{name: "null content", body: `{"jsonrpc":"2.0","id":"mcpctl-r","result":{"content":null,"isError":true}}`, result: `{"content":[],"isError":true}`},
+		{name: "content only deeper down", body: `{"jsonrpc":"2.0","id":"mcpctl-r","result":{"structuredContent":{"content":[1]}}}`,
+			result: `{"content":[],"structuredContent":{"content":[1]}}`},
 		{name: "JSON-RPC error", body: `{"jsonrpc":"2.0","id":"mcpctl-r","error":{"code":-32602,"message":"bad"}}`, rpcErr: `{"code":-32602,"message":"bad"}`},
 		{name: "refusal with a JSON-RPC error", status: http.StatusForbidden,
 			body: `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"token of another project","data":{"status":403}}}`,
@@ -453,8 +520,8 @@ func TestRelayDuplicateID(t *testing.T) {
 	}()
 	eventually(t, "the call in flight", func() bool { return h.g.linkCalls("a") == 1 })
 	status, body, err := rawCall(ctx, h, cs, 7, "a__echo")
-	if err != nil || status != http.StatusOK || !strings.Contains(body, `"code":-32600`) || !strings.Contains(body, "duplicate in-flight request ID 7") {
-		t.Errorf("the same id again: %d %s %v, want -32600 naming the duplicate", status, body, err)
+	if err != nil || status != http.StatusBadRequest || !strings.Contains(body, `"code":-32600`) || !strings.Contains(body, "duplicate in-flight request ID 7") {
+		t.Errorf("the same id again: %d %s %v, want 400 and -32600 naming the duplicate", status, body, err)
 	}
 	close(release)
 	if got := recv(t, first, "the first call's answer"); !strings.Contains(got, `"id":7,"result"`) || !strings.Contains(got, "held") {
