@@ -1230,6 +1230,27 @@ func sampleAndElicit(ctx context.Context, t *testing.T, h *harness) *samplingCli
 	return c
 }
 
+// sample2Twice has clients c1 and c2 of h call a__sample2 of
+// samplingUpstream at once; it returns what the upstream saw for each.
+func sample2Twice(ctx context.Context, t *testing.T, h *harness) (results [2]string, clients [2]*samplingClient) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for i := range 2 {
+		clients[i] = &samplingClient{name: fmt.Sprintf("c%d", i+1)}
+		cs := h.client(t, sessionEra, clients[i].options())
+		wg.Go(func() {
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "a__sample2", Arguments: map[string]any{}})
+			if err != nil {
+				t.Errorf("client %d: %v", i+1, err)
+				return
+			}
+			results[i] = textOf(t, res)
+		})
+	}
+	wg.Wait()
+	return results, clients
+}
+
 func TestSamplingAndElicitation(t *testing.T) {
 	t.Parallel()
 	t.Run("forwarded", func(t *testing.T) {
@@ -1243,24 +1264,9 @@ func TestSamplingAndElicitation(t *testing.T) {
 	})
 
 	concurrent := func(t *testing.T, mode string) (results [2]string, clients [2]*samplingClient) {
-		ctx := testCtx(t)
 		p := twoServers("__", mode)
 		h := newHarness(t, setup{projects: staticProjects{"p": p}, upstreams: map[string]*mcp.Server{"a": samplingUpstream(), "b": newUpstream("b")}})
-		var wg sync.WaitGroup
-		for i := range 2 {
-			clients[i] = &samplingClient{name: fmt.Sprintf("c%d", i+1)}
-			cs := h.client(t, sessionEra, clients[i].options())
-			wg.Go(func() {
-				res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "a__sample2", Arguments: map[string]any{}})
-				if err != nil {
-					t.Errorf("client %d: %v", i+1, err)
-					return
-				}
-				results[i] = textOf(t, res)
-			})
-		}
-		wg.Wait()
-		return results, clients
+		return sample2Twice(testCtx(t), t, h)
 	}
 
 	t.Run("shared session refuses", func(t *testing.T) {

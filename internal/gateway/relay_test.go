@@ -217,23 +217,9 @@ func TestRelayForwardsServerRequests(t *testing.T) {
 	h := relayHarness(t, setup{upstreams: map[string]*mcp.Server{"a": samplingUpstream(), "b": newUpstream("b")}})
 	sampleAndElicit(ctx, t, h)
 
-	var wg sync.WaitGroup
-	var results [2]string
-	for i := range 2 {
-		sc := &samplingClient{name: fmt.Sprintf("d%d", i+1)}
-		cs := h.client(t, sessionEra, sc.options())
-		wg.Go(func() {
-			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "a__sample2", Arguments: map[string]any{}})
-			if err != nil {
-				t.Errorf("client %d: %v", i+1, err)
-				return
-			}
-			results[i] = textOf(t, res)
-		})
-	}
-	wg.Wait()
+	results, _ := sample2Twice(ctx, t, h)
 	for i, r := range results {
-		if want := fmt.Sprintf("sampled: answer-from-d%d", i+1); r != want {
+		if want := fmt.Sprintf("sampled: answer-from-c%d", i+1); r != want {
 			t.Errorf("client %d: upstream saw %q, want %q", i+1, r, want)
 		}
 	}
