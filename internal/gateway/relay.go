@@ -89,6 +89,10 @@ func sessionOf(cs *mcp.ClientSession) upSession {
 	return s
 }
 
+// errClientCancelled answers a call the client cancelled before the
+// relay sent it.
+var errClientCancelled = &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "the client cancelled the request"}
+
 // errFallback says the relay sent nothing the server took: the SDK path
 // serves the request instead.
 var errFallback = errors.New("relay: not sent")
@@ -192,7 +196,7 @@ func (e *Edge) relayCall(w http.ResponseWriter, r *http.Request, v *view, s *edg
 		if ctx.Err() == nil {
 			return false
 		}
-		writeAnswer(w, id, nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "the client cancelled the request"})
+		writeAnswer(w, id, nil, errClientCancelled)
 		return true
 	}
 	st := v.state.Load()
@@ -236,7 +240,7 @@ func (e *Edge) relayCall(w http.ResponseWriter, r *http.Request, v *view, s *edg
 	case a := <-answers:
 		if a.fallback {
 			if a.cancelled {
-				writeAnswer(w, id, nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "the client cancelled the request"})
+				writeAnswer(w, id, nil, errClientCancelled)
 				return true
 			}
 			return false
