@@ -507,7 +507,17 @@ func recv[T any](t *testing.T, ch <-chan T, what string) T {
 	return zero
 }
 
-func skipUpMetaBug(*testing.T, upstreamTransport, string) {}
+// acrossEras runs f in parallel for each of trs in both protocol eras.
+func acrossEras(t *testing.T, trs []upstreamTransport, f func(t *testing.T, era string, tr upstreamTransport)) {
+	for _, tr := range trs {
+		for _, era := range eras {
+			t.Run(string(tr)+"/"+era, func(t *testing.T) {
+				t.Parallel()
+				f(t, era, tr)
+			})
+		}
+	}
+}
 
 // ---- 1. merged listing ---------------------------------------------------
 
@@ -867,18 +877,10 @@ func (r *progressRecorder) waitFor(t *testing.T, n int) {
 
 func TestProgress(t *testing.T) {
 	t.Parallel()
-	for _, tr := range observed {
-		for _, era := range eras {
-			t.Run(string(tr)+"/"+era, func(t *testing.T) {
-				t.Parallel()
-				progress(t, era, tr)
-			})
-		}
-	}
+	acrossEras(t, observed, progress)
 }
 
 func progress(t *testing.T, era string, tr upstreamTransport) {
-	skipUpMetaBug(t, tr, era)
 	ctx := testCtx(t)
 	a := newUpstream("a")
 	a.AddTool(&mcp.Tool{Name: "steps", InputSchema: objectSchema}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -1013,13 +1015,8 @@ func TestMaxResponseBytes(t *testing.T) {
 
 func TestLogging(t *testing.T) {
 	t.Parallel()
+	acrossEras(t, observed, func(t *testing.T, era string, tr upstreamTransport) { logging(t, era, tr, v1.SessionShared) })
 	for _, tr := range observed {
-		for _, era := range eras {
-			t.Run(string(tr)+"/"+era, func(t *testing.T) {
-				t.Parallel()
-				logging(t, era, tr, v1.SessionShared)
-			})
-		}
 		// A client's own upstream is dialed on its first call, after its
 		// setLevel: it is asked then.
 		t.Run(string(tr)+"/per-session", func(t *testing.T) {
@@ -1030,7 +1027,6 @@ func TestLogging(t *testing.T) {
 }
 
 func logging(t *testing.T, era string, tr upstreamTransport, mode string) {
-	skipUpMetaBug(t, tr, era)
 	ctx := testCtx(t)
 	a := newUpstream("a")
 	a.AddTool(&mcp.Tool{Name: "log", InputSchema: objectSchema}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -1085,18 +1081,10 @@ func logging(t *testing.T, era string, tr upstreamTransport, mode string) {
 // call reaches that client only, however soon the call answers after it.
 func TestLogsStayWithTheirClient(t *testing.T) {
 	t.Parallel()
-	for _, tr := range observed {
-		for _, era := range eras {
-			t.Run(string(tr)+"/"+era, func(t *testing.T) {
-				t.Parallel()
-				logsStayWithTheirClient(t, era, tr)
-			})
-		}
-	}
+	acrossEras(t, observed, logsStayWithTheirClient)
 }
 
 func logsStayWithTheirClient(t *testing.T, era string, tr upstreamTransport) {
-	skipUpMetaBug(t, tr, era)
 	ctx := testCtx(t)
 	a := newUpstream("a")
 	a.AddTool(&mcp.Tool{Name: "log", InputSchema: objectSchema}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -1302,14 +1290,7 @@ func TestSamplingAndElicitation(t *testing.T) {
 
 func TestIsolation(t *testing.T) {
 	t.Parallel()
-	for _, tr := range []upstreamTransport{memory, stdio, streamable} {
-		for _, era := range eras {
-			t.Run(string(tr)+"/"+era, func(t *testing.T) {
-				t.Parallel()
-				isolation(t, era, tr)
-			})
-		}
-	}
+	acrossEras(t, []upstreamTransport{memory, stdio, streamable}, isolation)
 }
 
 // isolation has two clients call a slow echo 50 times each at once, with
@@ -1317,7 +1298,6 @@ func TestIsolation(t *testing.T) {
 // arrive; in memory, the engine cannot see the order of what the server
 // sent, and the last progress of a call may be dropped (never misrouted).
 func isolation(t *testing.T, era string, tr upstreamTransport) {
-	skipUpMetaBug(t, tr, era)
 	ctx := testCtx(t)
 	a := newUpstream("a")
 	a.AddTool(&mcp.Tool{Name: "slow", InputSchema: objectSchema}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
