@@ -1,5 +1,6 @@
 // Package testbin builds the project's test programs (the test MCP server)
-// once per test binary, for tests that run them as real processes.
+// once per test binary, for tests that run them as real processes, and
+// calls their tools.
 package testbin
 
 import (

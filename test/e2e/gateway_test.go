@@ -66,20 +66,7 @@ func callText(t *testing.T, cs *mcp.ClientSession, tool string, args map[string]
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
-	if err != nil {
-		return "", err
-	}
-	var b strings.Builder
-	for _, c := range res.Content {
-		if tc, ok := c.(*mcp.TextContent); ok {
-			b.WriteString(tc.Text)
-		}
-	}
-	if res.IsError {
-		return b.String(), fmt.Errorf("tool error: %s", b.String())
-	}
-	return b.String(), nil
+	return testbin.CallText(ctx, cs, tool, args)
 }
 
 // rpcPost sends one JSON-RPC message to an MCP endpoint with raw HTTP and

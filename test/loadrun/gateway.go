@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mcpctl/mcpctl/internal/testbin"
 	v1 "github.com/mcpctl/mcpctl/pkg/api/v1"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -324,20 +325,7 @@ func connect(endpoint string, hc *http.Client, version string) (*mcp.ClientSessi
 func echo(cs *mcp.ClientSession) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}})
-	if err != nil {
-		return "", err
-	}
-	var b strings.Builder
-	for _, c := range res.Content {
-		if tc, ok := c.(*mcp.TextContent); ok {
-			b.WriteString(tc.Text)
-		}
-	}
-	if res.IsError {
-		return "", fmt.Errorf("tool error: %s", b.String())
-	}
-	return b.String(), nil
+	return testbin.CallText(ctx, cs, "echo", map[string]any{"text": "x"})
 }
 
 // latencyPath is one client session of the latency phase.
