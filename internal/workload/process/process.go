@@ -18,6 +18,7 @@ package process
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -222,6 +223,10 @@ func (r *Runtime) reap(p *proc) {
 	err := p.cmd.Wait()
 	pgid := p.cmd.Process.Pid
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	// A kill is delivered at once but a process takes a moment to die
+	// (a grandchild closes its files, and so ends the log, before it is
+	// gone): the instance is over when nothing of its group runs.
+	waitGroupGone(pgid, time.Second)
 	st := p.cmd.ProcessState
 	r.mu.Lock()
 	p.status.Running = false
@@ -348,9 +353,7 @@ func (r *Runtime) stopOrphan(ctx context.Context, id string, drain time.Duration
 		time.Sleep(50 * time.Millisecond)
 	}
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	for i := 0; groupAlive(pgid) && i < 100; i++ {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitGroupGone(pgid, time.Second)
 	o.Running = false
 	o.ExitCode = -1
 	o.FinishedAt = time.Now().UTC()
@@ -358,7 +361,49 @@ func (r *Runtime) stopOrphan(ctx context.Context, id string, drain time.Duration
 	return o, nil
 }
 
-func groupAlive(pgid int) bool { return syscall.Kill(-pgid, 0) == nil }
+// groupAlive reports whether a process of the group still runs. Zombies
+// do not count: one whose parent is gone waits for init to reap it, and
+// init in a container may never do so.
+func groupAlive(pgid int) bool {
+	if syscall.Kill(-pgid, 0) != nil {
+		return false
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return true
+	}
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...: comm may hold spaces and
+		// parentheses, so the fields are read after its last ')'.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
+			continue
+		}
+		if g, err := strconv.Atoi(f[2]); err == nil && g == pgid {
+			return true
+		}
+	}
+	return false
+}
+
+// waitGroupGone waits, at most limit, until nothing of the group runs.
+func waitGroupGone(pgid int, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for groupAlive(pgid) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
 
 // Inspect implements workload.Runtime.
 func (r *Runtime) Inspect(_ context.Context, id string) (workload.Status, error) {
