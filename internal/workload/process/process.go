@@ -368,15 +368,12 @@ func groupAlive(pgid int) bool {
 	if syscall.Kill(-pgid, 0) != nil {
 		return false
 	}
-	entries, err := os.ReadDir("/proc")
+	pids, err := processes()
 	if err != nil {
 		return true
 	}
-	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+	for _, pid := range pids {
+		stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
 		if err != nil {
 			continue
 		}
@@ -386,11 +383,11 @@ func groupAlive(pgid int) bool {
 		if i < 0 {
 			continue
 		}
-		f := strings.Fields(string(stat[i+1:]))
-		if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
+		f := bytes.Fields(stat[i+1:])
+		if len(f) < 3 || string(f[0]) == "Z" || string(f[0]) == "X" {
 			continue
 		}
-		if g, err := strconv.Atoi(f[2]); err == nil && g == pgid {
+		if g, err := strconv.Atoi(string(f[2])); err == nil && g == pgid {
 			return true
 		}
 	}
@@ -488,21 +485,17 @@ func (r *Runtime) orphan(id string) (workload.Status, bool) {
 // orphans scans /proc for group leaders marked with this node, by
 // instance id. Processes of other users cannot be read and are skipped.
 func (r *Runtime) orphans() (map[string]workload.Status, error) {
-	entries, err := os.ReadDir("/proc")
+	pids, err := processes()
 	if err != nil {
-		return nil, fmt.Errorf("list processes: %w", err)
+		return nil, err
 	}
 	nodeMark := []byte(EnvNode + "=" + r.cfg.Node + "\x00")
 	out := map[string]workload.Status{}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
+	for _, pid := range pids {
 		if pgid, err := syscall.Getpgid(pid); err != nil || pgid != pid {
 			continue
 		}
-		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		env, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "environ"))
 		if err != nil || !containsVar(env, nodeMark) {
 			continue
 		}
@@ -510,9 +503,24 @@ func (r *Runtime) orphans() (map[string]workload.Status, error) {
 		if id == "" {
 			continue
 		}
-		out[id] = workload.Status{InstanceID: id, RuntimeID: e.Name(), Running: true}
+		out[id] = workload.Status{InstanceID: id, RuntimeID: strconv.Itoa(pid), Running: true}
 	}
 	return out, nil
+}
+
+// processes lists the pids in /proc.
+func processes() ([]int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	pids := make([]int, 0, len(entries))
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
 }
 
 func containsVar(env, mark []byte) bool {
